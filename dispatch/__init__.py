@@ -1,0 +1,1 @@
+"""The grid dispatch endpoint: alert store, routing, push, feed, lifecycle."""

@@ -1,0 +1,43 @@
+"""Dispatch endpoint config (dispatch.yaml); keys other programs rely on are in ARCHITECTURE.md."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, ValidationInfo, field_validator
+
+from ingest.config import MqttConfig, Section
+from ingest.yamlconf import validate_file
+
+
+class AuthConfig(Section):
+    edge_token_env: str = "GRIDWATCH_TOKEN"
+    operator_token_env: str = "GRIDWATCH_OPERATOR_TOKEN"
+
+
+class DispatchConfig(Section):
+    listen: str = Field("127.0.0.1:8600", pattern=r"^[^:\s]+:\d{1,5}$")
+    registry: Path | None = None
+    state_dir: Path = Path("var/dispatch")
+    mqtt: MqttConfig | None = None
+    auth: AuthConfig = AuthConfig()
+
+    @field_validator("registry", "state_dir")
+    @classmethod
+    def _relative_to_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        base = (info.context or {}).get("base_dir")
+        if value is not None and base is not None and not value.is_absolute():
+            return Path(base) / value
+        return value
+
+    @property
+    def host(self) -> str:
+        return self.listen.rsplit(":", 1)[0]
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rsplit(":", 1)[1])
+
+
+def load_dispatch_config(path: str | Path | None) -> DispatchConfig:
+    return DispatchConfig() if path is None else validate_file(DispatchConfig, path)

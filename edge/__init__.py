@@ -1,0 +1,1 @@
+"""The edge worker: wiring, durable outbox, dispatch client, health, the `gridwatch` CLI."""

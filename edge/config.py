@@ -1,0 +1,103 @@
+"""Edge worker config (edge.yaml); the keys other programs rely on are in ARCHITECTURE.md."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationInfo, field_validator
+
+from ingest.config import MqttConfig, Section, TimeSeriesConfig
+from ingest.registry import Registry
+from ingest.yamlconf import ConfigError, format_errors, load_yaml, validate_file
+from rules.water.thresholds import Profile, WaterThresholds, resolve
+
+
+class DispatchClientConfig(Section):
+    url: str = "http://127.0.0.1:8600/api/v1/alerts"
+    token_env: str = "GRIDWATCH_TOKEN"
+    timeout_s: float = Field(10.0, gt=0, le=300)
+    retry_initial_s: float = Field(0.5, gt=0, le=60)
+    retry_max_s: float = Field(60.0, gt=0, le=3600)
+
+
+class IngestConfig(Section):
+    max_future_skew_s: float = Field(
+        300.0, ge=0, description="readings further ahead of the wall clock are rejected"
+    )
+    earliest_ts: str = Field("2000-01-01T00:00:00Z", description="readings before this are rejected")
+    max_lateness_h: float = Field(
+        24.0 * 30, gt=0, description="readings this far behind the fleet watermark are dead letters"
+    )
+
+
+class WaterRulesConfig(Section):
+    allowed_lateness_s: float = Field(
+        0.0, ge=0, description="the fleet watermark trails the newest event time by this much"
+    )
+    idle_advance_s: float = Field(
+        60.0, gt=0,
+        description="with no reading at all for this long (wall clock), the watermark moves on with the wall clock",
+    )
+    profiles: dict[Profile, dict[str, Any]] = Field(
+        default_factory=dict, description="overrides of rules.water.thresholds per profile"
+    )
+
+    @field_validator("profiles")
+    @classmethod
+    def _profiles_valid(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for profile, overrides in value.items():
+            resolve(profile, overrides)
+        return value
+
+    def thresholds(self, profile: str, meter_overrides: dict[str, Any] | None) -> WaterThresholds:
+        return resolve(profile, self.profiles.get(profile), meter_overrides)
+
+
+class EdgeConfig(Section):
+    edge_id: str = Field("edge-01", pattern=r"^[A-Za-z0-9_.-]+$")
+    mqtt: MqttConfig = MqttConfig()
+    dispatch: DispatchClientConfig = DispatchClientConfig()
+    registry: Path | None = Field(None, description="registry YAML; relative to this file")
+    state_dir: Path = Field(Path("var/edge-01"), description="outbox, rule state; relative to this file")
+    timeseries: TimeSeriesConfig = TimeSeriesConfig()
+    ingest: IngestConfig = IngestConfig()
+    water: WaterRulesConfig = WaterRulesConfig()
+
+    @field_validator("registry", "state_dir")
+    @classmethod
+    def _relative_to_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        base = (info.context or {}).get("base_dir")
+        if value is not None and base is not None and not value.is_absolute():
+            return Path(base) / value
+        return value
+
+
+def load_registry(path: Path | None) -> Registry:
+    """The registry at `path`, an empty one when none is configured."""
+    if path is None:
+        return Registry()
+    registry = validate_file(Registry, path)
+    _check_thresholds(path, registry)
+    return registry
+
+
+def _check_thresholds(path: Path, registry: Registry) -> None:
+    from pydantic import ValidationError
+
+    errors: list[str] = []
+    lines: dict | None = None
+    for i, meter in enumerate(registry.meters):
+        try:
+            resolve(meter.profile, meter.thresholds)
+        except ValidationError as exc:
+            if lines is None:
+                _, lines = load_yaml(path)
+            errors += format_errors(path, lines, exc, prefix=("meters", i, "thresholds"))
+    if errors:
+        raise ConfigError(errors)
+
+
+def load_edge_config(path: str | Path | None) -> EdgeConfig:
+    """The config at `path`, or the embedded defaults (for the demo) when None."""
+    return EdgeConfig() if path is None else validate_file(EdgeConfig, path)

@@ -1,0 +1,1 @@
+"""Ingest: MQTT client, topic routing, payload decoding, dead letters, time-series writers."""

@@ -1,0 +1,76 @@
+"""Config sections of what ingest owns: the MQTT connection and the time-series store."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class Section(BaseModel):
+    """Config sections reject unknown keys: a typo is an error, not a silent default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def secret(env_name: str | None) -> str | None:
+    """A secret named by an environment variable, or a file in /run/secrets of that name."""
+    if not env_name:
+        return None
+    value = os.environ.get(env_name)
+    if value is None:
+        path = Path("/run/secrets") / env_name
+        if path.is_file():
+            value = path.read_text(encoding="utf-8").strip()
+    return value
+
+
+class MqttConfig(Section):
+    url: str = Field("mqtt://127.0.0.1:1883", description="mqtt://host:port or mqtts://host:port")
+    username: str | None = None
+    password_env: str | None = Field(None, description="environment variable holding the password")
+    topic_prefix: str = Field("grid", pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
+    client_id: str | None = Field(None, description="defaults to gridwatch-<edge_id>")
+    keepalive_s: int = Field(30, ge=5, le=3600)
+    session_expiry_s: int = Field(7 * 24 * 3600, ge=0, description="persistent session lifetime")
+    max_inflight: int = Field(1000, ge=1, le=65535)
+    reconnect_min_s: float = Field(0.5, gt=0, le=60)
+    reconnect_max_s: float = Field(30.0, gt=0, le=3600)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("mqtt", "mqtts", "tcp") or not parts.hostname:
+            raise ValueError("expected mqtt://host:port or mqtts://host:port")
+        return value
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        parts = urlsplit(self.url)
+        return parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+
+    @property
+    def tls(self) -> bool:
+        return urlsplit(self.url).scheme == "mqtts"
+
+
+class TimeSeriesConfig(Section):
+    kind: Literal["sqlite", "influxdb", "none"] = Field(
+        "sqlite", description="sqlite: embedded, no server; influxdb: v2 write API"
+    )
+    path: Path | None = Field(None, description="sqlite file; defaults to <state_dir>/timeseries.sqlite")
+    url: str | None = Field(None, description="influxdb: http://host:8086")
+    org: str = "gridwatch"
+    bucket: str = "gridwatch"
+    token_env: str | None = "INFLUXDB_TOKEN"
+    batch_size: int = Field(5000, ge=1, le=100_000)
+    flush_interval_ms: int = Field(1000, ge=10, le=60_000)
+    retention_days: float | None = Field(400.0, gt=0, description="sqlite: older points are pruned")

@@ -1,0 +1,65 @@
+"""The alert JSON that the edge POSTs to dispatch and publishes on `grid/alerts/{grid}`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ingest.wire.water import Timestamp
+
+AlertType = Literal[
+    "water.no_usage",
+    "water.continuous_flow",
+    "water.tap_open",
+    "water.spike",
+    "water.meter_offline",
+    "water.meter_tamper",
+    "elevator.ebike",
+]
+AlertState = Literal["active", "cleared"]
+Severity = Literal["info", "warning", "critical"]
+
+SEVERITY_RANK: dict[str, int] = {"info": 0, "warning": 1, "critical": 2}
+
+
+class Alert(BaseModel):
+    """One change of one alert episode; `id` is the episode's, stable across retries."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
+    type: AlertType
+    state: AlertState
+    severity: Severity
+    subject: str = Field(min_length=1, max_length=128)
+    building: str | None = None
+    grid: str | None = None
+    started_at: Timestamp
+    raised_at: Timestamp
+    cleared_at: Timestamp | None = None
+    summary: str = Field(max_length=500)
+    evidence: dict[str, Any] = Field(default_factory=dict)
+    snapshot_jpeg_b64: str | None = None
+    edge_id: str = Field(min_length=1, max_length=128)
+    # Not in the contract's list, optional: the edge numbers the changes of one episode so
+    # that a receiver can order them; a receiver that ignores it loses nothing.
+    revision: int | None = Field(default=None, ge=0)
+
+    def to_json(self) -> str:
+        return self.model_dump_json(exclude_none=False)
+
+    def change_key(self) -> str:
+        """Identity of this change: the same change sent twice has the same key."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def episode_id(alert_type: str, subject: str, started_at: datetime) -> str:
+    """Deterministic episode id: the same episode keeps it across retries, restarts, replays."""
+    key = f"{alert_type}|{subject}|{started_at.timestamp():.3f}"
+    digest = hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
+    return f"{alert_type}:{digest}"

@@ -1,0 +1,1 @@
+"""Detectors and model files (vision in a later issue; household usage profiles)."""

@@ -1,0 +1,1 @@
+"""Stateful alert rules on event time, and the alert episode model."""

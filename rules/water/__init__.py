@@ -1,0 +1,1 @@
+"""Water rules for the homes of elderly people living alone."""

@@ -1,0 +1,57 @@
+"""Parameters of the water rules, with defaults from the published rules.
+
+Sources (../shared/data/README.md): no use <0.01 m3 in 12 h (Shenzhen Longgang, Shanghai)
+and in 24 h (Taicang); leak: flow in every hour for 24 h (Kamstrup LEAK, Shenzhen);
+burst or tap left open: sustained flow for 30-45 min (Kamstrup BURST); spike >1000 L/day
+(Liaocheng).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Profile = Literal["elderly_alone", "standard"]
+
+
+class WaterThresholds(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # water.no_usage
+    no_usage_enabled: bool = Field(True, description="off for households that are not alone")
+    no_usage_warning_h: float = Field(12.0, gt=0, le=240)
+    no_usage_critical_h: float = Field(24.0, gt=0, le=480)
+    no_usage_max_l: float = Field(10.0, ge=0, le=1000, description="less than this is 'no use'")
+    # water.continuous_flow
+    continuous_flow_warning_h: float = Field(24.0, gt=0, le=720)
+    continuous_flow_critical_h: float = Field(48.0, gt=0, le=1440)
+    quiet_hour_min: float = Field(60.0, gt=0, le=240, description="a quiet span this long breaks a flow run")
+    # water.tap_open
+    tap_open_lpm: float = Field(2.0, gt=0, le=100)
+    tap_open_min: float = Field(45.0, gt=0, le=600)
+    # water.spike
+    spike_l_per_day: float = Field(1000.0, gt=0, le=100_000)
+    # water.meter_offline
+    reporting_interval_min: float = Field(60.0, gt=0, le=1440)
+    offline_missed_intervals: float = Field(3.0, ge=1, le=100)
+    offline_critical_h: float = Field(24.0, gt=0, le=720)
+    # water.meter_tamper: more than a household pipe can carry (DN15 Q4 is about 52 L/min)
+    max_pipe_lpm: float = Field(60.0, gt=0, le=1000)
+    tamper_clear_h: float = Field(24.0, gt=0, le=720, description="plausible readings this long clear it")
+
+
+PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "elderly_alone": {},
+    # A family's empty day is no emergency: no-usage watches people who live alone.
+    "standard": {"no_usage_enabled": False},
+}
+
+
+def resolve(profile: str, *overrides: dict[str, Any] | None) -> WaterThresholds:
+    """Published defaults, then the profile's, then each override in order (later wins)."""
+    merged: dict[str, Any] = dict(PROFILE_DEFAULTS.get(profile, {}))
+    for layer in overrides:
+        if layer:
+            merged.update(layer)
+    return WaterThresholds.model_validate(merged)

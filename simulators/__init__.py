@@ -1,0 +1,1 @@
+"""Sensor simulators: they speak the contract through ingest.wire only."""

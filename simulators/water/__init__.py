@@ -1,0 +1,1 @@
+"""Simulated smart water meters, and a replay of the DAIAD trial."""
