@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -58,6 +60,9 @@ class Mosquitto:
                 [
                     f"listener {self.port} 127.0.0.1",
                     "allow_anonymous true",
+                    # Started as root, Mosquitto switches to user `mosquitto`, which cannot write
+                    # a private data dir: no persistence (sessions lost on restart), no log.
+                    f"user {pwd.getpwuid(os.getuid()).pw_name}",
                     "persistence true",
                     f"persistence_location {self.data_dir}/",
                     "autosave_interval 1",

@@ -17,6 +17,10 @@ def parse_ts(value: object) -> datetime:
     """Return an aware UTC datetime from RFC 3339 text, epoch seconds or epoch milliseconds."""
     if isinstance(value, bool):
         raise TimestampError("timestamp is a boolean")
+    if isinstance(value, datetime):  # models built in code (rules, tests) pass datetimes
+        if value.tzinfo is None:
+            raise TimestampError("datetime without a time zone")
+        return value.astimezone(UTC)
     if isinstance(value, int | float):
         seconds = float(value)
         if not math.isfinite(seconds):
@@ -50,7 +54,8 @@ def parse_ts(value: object) -> datetime:
 def to_rfc3339(moment: datetime) -> str:
     """RFC 3339 in UTC with a Z, millisecond precision when needed."""
     moment = moment.astimezone(UTC)
-    if moment.microsecond:
+    # Only whole milliseconds travel, so what is sent parses back to the same text.
+    if moment.microsecond // 1000:
         return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
