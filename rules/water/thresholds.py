@@ -23,13 +23,23 @@ class WaterThresholds(BaseModel):
     no_usage_warning_h: float = Field(12.0, gt=0, le=240)
     no_usage_critical_h: float = Field(24.0, gt=0, le=480)
     no_usage_max_l: float = Field(10.0, ge=0, le=1000, description="less than this is 'no use'")
+    no_usage_clear_l: float = Field(
+        3.0, gt=0, le=1000, description="one interval with at least this much use clears an open episode"
+    )
     # water.continuous_flow
     continuous_flow_warning_h: float = Field(24.0, gt=0, le=720)
     continuous_flow_critical_h: float = Field(48.0, gt=0, le=1440)
     quiet_hour_min: float = Field(60.0, gt=0, le=240, description="a quiet span this long breaks a flow run")
+    flow_interval_tolerance: float = Field(
+        1.25, ge=1, le=4,
+        description="an interval with volume longer than quiet_hour_min times this may hide a quiet hour: unknown",
+    )
     # water.tap_open
     tap_open_lpm: float = Field(2.0, gt=0, le=100)
     tap_open_min: float = Field(45.0, gt=0, le=600)
+    tap_open_min_intervals: int = Field(
+        3, ge=1, le=100, description="consecutive high-average intervals needed (2 when flow_lpm confirms each)"
+    )
     # water.spike
     spike_l_per_day: float = Field(1000.0, gt=0, le=100_000)
     # water.meter_offline
@@ -39,6 +49,10 @@ class WaterThresholds(BaseModel):
     # water.meter_tamper: more than a household pipe can carry (DN15 Q4 is about 52 L/min)
     max_pipe_lpm: float = Field(60.0, gt=0, le=1000)
     tamper_clear_h: float = Field(24.0, gt=0, le=720, description="plausible readings this long clear it")
+    tamper_critical_events: int = Field(4, ge=2, le=1000, description="this many events in one episode: critical")
+    register_backstep_l: float = Field(
+        10.0, ge=0, le=1000, description="a register going down by at most this is jitter or backflow, not tamper"
+    )
 
 
 PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {

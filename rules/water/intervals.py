@@ -1,0 +1,103 @@
+"""Pure decisions about one interval between two accepted readings, and the limits they use.
+
+An interval (prev, cur) has dt seconds and dv litres (the register's difference). The register
+makes a long gap's TOTAL known; only its spread in time is unknown, so each rule decides for
+itself what a long interval may prove (see the rule modules).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+from rules.water.thresholds import WaterThresholds
+
+# A register step this small is float noise, not use.
+ZERO_L = 1e-6
+# A meter's register has a resolution (1 L, sometimes 10 L): a jump is judged with this slack so
+# that two readings a few seconds apart with one count between them are not "faster than a pipe".
+JUMP_SLACK_L = 10.0
+# Reporting jitter: a zero-volume stretch of 0.95 quiet hours counts as a quiet hour (4 x 14:59 min).
+QUIET_JITTER = 0.95
+# Intervals remembered to learn the reporting interval (a running median of these).
+LEARN_INTERVALS = 7
+# The learnt interval stays within [configured / 4, configured * 4].
+LEARN_BOUND = 4.0
+
+
+class Kind(IntEnum):
+    """What an interval says about use."""
+
+    ZERO = 0  # no use at all (register unchanged or a small backstep)
+    FLOW = 1  # use, volume known
+    DOWN = 2  # the register went down beyond jitter: reset, exchange or tamper; volume unknown
+    JUMP = 3  # faster than a household pipe: a glitch or tamper; volume unknown
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The thresholds in the units the rules compute in (seconds, litres per second)."""
+
+    t: WaterThresholds
+    no_usage_warning_s: float
+    no_usage_critical_s: float
+    no_usage_step_l: float  # kept points of the no-usage history are at least this far apart
+    flow_warning_s: float
+    flow_critical_s: float
+    quiet_s: float
+    flow_interval_max_s: float
+    tap_lps: float
+    tap_s: float
+    max_pipe_lps: float
+    tamper_clear_s: float
+    offline_critical_s: float
+    reporting_s: float
+
+    @classmethod
+    def of(cls, t: WaterThresholds) -> Limits:
+        return cls(
+            t=t,
+            no_usage_warning_s=t.no_usage_warning_h * 3600,
+            no_usage_critical_s=t.no_usage_critical_h * 3600,
+            no_usage_step_l=max(t.no_usage_max_l / 20, 0.01),
+            flow_warning_s=t.continuous_flow_warning_h * 3600,
+            flow_critical_s=t.continuous_flow_critical_h * 3600,
+            quiet_s=t.quiet_hour_min * 60,
+            flow_interval_max_s=t.quiet_hour_min * 60 * t.flow_interval_tolerance,
+            tap_lps=t.tap_open_lpm / 60,
+            tap_s=t.tap_open_min * 60,
+            max_pipe_lps=t.max_pipe_lpm / 60,
+            tamper_clear_s=t.tamper_clear_h * 3600,
+            offline_critical_s=t.offline_critical_h * 3600,
+            reporting_s=t.reporting_interval_min * 60,
+        )
+
+
+def classify(dt_s: float, dv_l: float, lim: Limits) -> Kind:
+    """The kind of an interval of dt_s seconds (> 0) and dv_l litres."""
+    if dv_l < 0:
+        return Kind.ZERO if -dv_l <= lim.t.register_backstep_l else Kind.DOWN
+    if dv_l > lim.max_pipe_lps * dt_s + JUMP_SLACK_L:
+        return Kind.JUMP
+    return Kind.FLOW if dv_l > ZERO_L else Kind.ZERO
+
+
+def learnt_interval_s(recent: list[float], lim: Limits) -> float:
+    """The meter's reporting interval: the median of its recent intervals, bounded around the configured one.
+
+    With fewer than three intervals seen the configured interval stands. The median ignores a
+    single outage or a burst of retries; the bounds keep an operator's setting meaningful.
+    """
+    if len(recent) < 3:
+        return lim.reporting_s
+    ordered = sorted(recent)
+    n = len(ordered)
+    median = ordered[n // 2] if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2
+    return min(max(median, lim.reporting_s / LEARN_BOUND), lim.reporting_s * LEARN_BOUND)
+
+
+def offline_dues(last_ts: float, interval_s: float, lim: Limits) -> tuple[float, float]:
+    """(warning due, critical due) of a meter silent since last_ts; warning never after critical."""
+    critical = last_ts + lim.offline_critical_s
+    warning = min(last_ts + lim.t.offline_missed_intervals * interval_s, critical)
+    return warning, critical

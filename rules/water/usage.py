@@ -1,0 +1,148 @@
+"""water.no_usage and water.spike: windows over the cumulative register.
+
+No usage. The quiet span at a reading is [first point of `nu`, now]: the earliest reading after
+which less than no_usage_max_l litres were used. A reading is the earliest point we can name: the
+volume of the interval before it may have been used just before it (conservative: we never call
+a span quiet when use could have been in it). The register makes a long silent gap with an
+unchanged total a known quiet span; a register reset or jump restarts the span (use unknown).
+Thinning the history to points max_l/20 apart can only shorten the span (by at most that many
+litres' worth), never lengthen it.
+- raise warning at no_usage_warning_h, update to critical at no_usage_critical_h;
+  started_at = the start of the quiet span (or the end of the last absence, if later).
+- away: no judgement while a notice covers the reading; an absence that ended restarts the span.
+- clear (hysteresis): one interval with at least no_usage_clear_l (a flush, a wash), or small
+  uses adding up so that the quiet span falls under the warning hours. A drip of a fraction of
+  a litre an hour keeps the episode open: it is not a person. A reset or jump clears nothing
+  (no evidence of use). After a clear the span restarts at the clearing reading.
+
+Spike: the use in a rolling 24 h (better than a calendar day for a burst around midnight).
+A lower bound (from the oldest kept point inside the day) raises it; an upper bound (from the
+newest point before the day) clears it, so a long gap never raises it and never clears it early.
+started_at is the latest kept point since which more than the limit was used: the burst's start.
+"""
+
+from __future__ import annotations
+
+from ingest.wire.alert import Severity
+from rules.episode import AlertChange, EpisodeBook
+from rules.water.emit import clear, hours, iso, raise_, severity_open
+from rules.water.intervals import Kind, Limits
+from rules.water.state import MeterState
+
+NO_USAGE = "water.no_usage"
+SPIKE = "water.spike"
+DAY_S = 86400.0
+SPIKE_STEP_S = 3600.0  # one kept point an hour: the day's window is 23-24 h, never more
+
+
+def fold_away(st: MeterState, now: float) -> bool:
+    """Forget absences that ended (their end becomes the floor of the quiet span); True when away now."""
+    away_now = False
+    if st.away:
+        keep = []
+        for window in st.away:
+            if window[1] <= now:
+                st.away_floor = max(st.away_floor, window[1])
+            else:
+                keep.append(window)
+                away_now = away_now or window[0] <= now
+        st.away = keep
+    return away_now
+
+
+def quiet_history(st: MeterState, total: float, kind: Kind, lim: Limits, now: float) -> bool:
+    """Move the no-usage history to this reading; True when use pushed its start forward."""
+    nu = st.nu
+    if kind >= Kind.DOWN:
+        st.nu = [now, total]
+        return False
+    if total - nu[-1] >= lim.no_usage_step_l:
+        nu += (now, total)
+    max_l = lim.t.no_usage_max_l
+    popped = False
+    while len(nu) > 2 and total - nu[1] >= max_l:
+        del nu[0:2]
+        popped = True
+    return popped
+
+
+def no_usage(
+    st: MeterState, mid: str, now: float, total: float, dv: float, kind: Kind, lim: Limits,
+    book: EpisodeBook, out: list[AlertChange],
+) -> None:
+    popped = quiet_history(st, total, kind, lim, now)
+    away_now = fold_away(st, now)
+    t = lim.t
+    severity = severity_open(book, NO_USAGE, mid)
+    start = max(st.nu[0], st.away_floor)
+    span = now - start
+    if severity is not None:
+        if away_now or not t.no_usage_enabled:
+            clear(book, out, NO_USAGE, mid, now, f"Resident away: no-usage watch paused at meter {mid}",
+                  {"cleared_by": "away" if away_now else "disabled"})
+        elif kind == Kind.FLOW and dv >= t.no_usage_clear_l:
+            clear(book, out, NO_USAGE, mid, now, f"Water used again at meter {mid} ({dv:.1f} L)",
+                  {"cleared_by": "use", "used_l": round(dv, 1)})
+            st.nu = [now, total]
+        elif popped and span < lim.no_usage_warning_s:
+            clear(book, out, NO_USAGE, mid, now,
+                  f"Water used again at meter {mid} ({t.no_usage_max_l:g} L or more in small amounts)",
+                  {"cleared_by": "small_uses", "quiet_h": hours(span)})
+            st.nu = [now, total]
+        elif span >= lim.no_usage_critical_s and severity != "critical":
+            _raise_no_usage(st, mid, now, total, start, "critical", lim, book, out)
+        return
+    if away_now or not t.no_usage_enabled or t.no_usage_max_l <= 0 or span < lim.no_usage_warning_s:
+        return
+    level: Severity = "critical" if span >= lim.no_usage_critical_s else "warning"
+    _raise_no_usage(st, mid, now, total, start, level, lim, book, out)
+
+
+def _raise_no_usage(
+    st: MeterState, mid: str, now: float, total: float, start: float, severity: Severity, lim: Limits,
+    book: EpisodeBook, out: list[AlertChange],
+) -> None:
+    used = max(total - st.nu[1], 0.0)
+    quiet_h = hours(now - start)
+    max_l = lim.t.no_usage_max_l
+    raise_(
+        book, out, NO_USAGE, mid, severity, start, now,
+        f"No water used for {quiet_h:.1f} h at meter {mid} ({used:.1f} L, under {max_l:g} L) since {iso(start)}",
+        {"quiet_h": quiet_h, "used_l": round(used, 1), "max_l": max_l, "since": iso(start)},
+    )
+
+
+def spike(
+    st: MeterState, mid: str, now: float, total: float, kind: Kind, lim: Limits,
+    book: EpisodeBook, out: list[AlertChange],
+) -> None:
+    sp = st.sp
+    if kind >= Kind.DOWN:
+        st.sp, st.sp_base = [now, total], None
+        return
+    if now - sp[-2] >= SPIKE_STEP_S:
+        sp += (now, total)
+    cutoff = now - DAY_S
+    while len(sp) > 2 and sp[0] < cutoff:
+        st.sp_base = sp[0:2]
+        del sp[0:2]
+    limit = lim.t.spike_l_per_day
+    low = total - sp[1]
+    is_open = (SPIKE, mid) in book.open
+    if not is_open and low > limit:
+        # started_at: the latest kept point since which more than the limit was used (the burst's start).
+        i = len(sp) - 2
+        while total - sp[i + 1] <= limit:
+            i -= 2
+        start, used = sp[i], total - sp[i + 1]
+        raise_(
+            book, out, SPIKE, mid, "warning", start, now,
+            f"{used:.0f} L used in {hours(now - start):.1f} h at meter {mid} (more than {limit:g} L a day)"
+            f" since {iso(start)}",
+            {"litres": round(used, 1), "hours": hours(now - start), "litres_24h": round(low, 1), "limit_l": limit,
+             "since": iso(start)},
+        )
+    elif is_open and st.sp_base is not None and total - st.sp_base[1] <= limit:
+        high = total - st.sp_base[1]
+        clear(book, out, SPIKE, mid, now, f"Use back under {limit:g} L a day at meter {mid} ({high:.0f} L)",
+              {"cleared_by": "day_under", "litres_day_max": round(high, 1)})

@@ -1,0 +1,126 @@
+"""water.no_usage: quiet spans over the register, hysteresis, gaps, resets, away notices."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from ingest.wire.water import AwayNotice, Reading
+from tests.rules.water_helpers import T0, at_h, brief, feed, of_type, readings, rules_with, then, timeline
+
+
+def quiet_then(hours: float, step_min: float, after: list[float]) -> list[Reading]:
+    return readings([0.0] * int(hours * 60 / step_min) + after, step_min=step_min)
+
+
+CASES = [
+    # name, series, thresholds, expected (type, state, severity, hours after T0)
+    ("13 h quiet, 15-min data", quiet_then(13, 15, []), {}, [("no_usage", "active", "warning", 12.0)]),
+    ("13 h quiet, 1-h data", quiet_then(13, 60, []), {}, [("no_usage", "active", "warning", 12.0)]),
+    ("11.75 h quiet: nothing", quiet_then(11.75, 15, []), {}, []),
+    (
+        "quiet 25 h then a 5 L use: warning, critical, cleared once",
+        quiet_then(25, 15, [5.0, 0.0, 8.0]), {},
+        [("no_usage", "active", "warning", 12.0), ("no_usage", "active", "critical", 24.0),
+         ("no_usage", "cleared", "critical", 25.25)],
+    ),
+    (
+        "a 6 L flush inside the 12 h is still 'under 10 L'",
+        readings([0.0] * 24 + [6.0] + [0.0] * 25), {}, [("no_usage", "active", "warning", 12.0)],
+    ),
+    ("1 L an hour reaches 10 L in 10 h: never quiet", readings([0.25] * 100), {}, []),
+    (
+        "a drip of 0.4 L/h is no person: raised, never cleared",
+        readings([0.1] * 120), {}, [("no_usage", "active", "warning", 12.0), ("no_usage", "active", "critical", 24.0)],
+    ),
+    (
+        "hysteresis: 2 L does not clear, 4 L does",
+        quiet_then(13, 15, [2.0, 0.0, 4.0]), {},
+        [("no_usage", "active", "warning", 12.0), ("no_usage", "cleared", "warning", 13.75)],
+    ),
+    (
+        "small uses adding up to 10 L within the window clear it",
+        quiet_then(13, 15, [2.5, 2.5, 2.5, 2.5]), {"no_usage_clear_l": 5.0},
+        [("no_usage", "active", "warning", 12.0), ("no_usage", "cleared", "warning", 14.0)],
+    ),
+    (
+        "a long silent gap with the register unchanged is a known quiet span",
+        readings([0.0], step_min=20 * 60), {}, [("no_usage", "active", "warning", 20.0)],
+    ),
+    ("a long gap with volume is not quiet", readings([50.0], step_min=20 * 60), {}, []),
+    ("disabled for the profile", quiet_then(30, 15, []), {"no_usage_enabled": False}, []),
+]
+
+
+@pytest.mark.parametrize(("name", "series", "overrides", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_no_usage_table(name, series, overrides, expected):
+    assert timeline(rules_with(**overrides), series, "water.no_usage") == expected
+
+
+def test_started_at_is_the_start_of_the_quiet_span_and_a_new_episode_gets_a_new_id():
+    series = readings([30.0] * 4 + [0.0] * 52 + [5.0] + [0.0] * 52)  # use, 13 h quiet, use, 13 h quiet
+    changes = of_type(feed(rules_with(), series), "water.no_usage")
+    assert [c.state for c in changes] == ["active", "cleared", "active"]
+    assert changes[0].started_at == at_h(1.0)  # the last reading with use
+    assert changes[0].id == changes[1].id
+    assert changes[2].started_at == at_h(14.25)  # the span restarts at the clearing reading
+    assert changes[2].id != changes[0].id
+    assert "12.0 h" in changes[0].summary and "m-1" in changes[0].summary and "10 L" in changes[0].summary
+    assert changes[0].evidence["quiet_h"] == 12.0
+
+
+def test_register_reset_restarts_the_span_but_does_not_clear():
+    rules = rules_with()
+    series = quiet_then(13, 15, [])
+    changes = feed(rules, series)
+    reset = [Reading("m-1", series[-1].ts + timedelta(minutes=15), 3.0)]
+    changes += feed(rules, reset)
+    changes += feed(rules, then(reset, [0.0] * 44))  # 11 h after the reset: not 12
+    assert brief(of_type(changes, "water.no_usage")) == [("no_usage", "active", "warning", 12.0)]
+    assert brief(of_type(changes, "water.meter_tamper")) == [("meter_tamper", "active", "warning", 13.25)]
+
+
+class TestAway:
+    def test_notice_before_the_silence_suppresses_it_and_the_span_restarts_at_return(self):
+        rules = rules_with()
+        assert rules.on_away(AwayNotice("m-1", at_h(2), at_h(30))) == []
+        changes = feed(rules, readings([0.0] * 4 * 44))
+        assert brief(of_type(changes, "water.no_usage")) == [("no_usage", "active", "warning", 42.0)]
+        assert of_type(changes, "water.no_usage")[0].started_at == at_h(30)
+
+    def test_notice_during_an_episode_clears_it_once_and_nothing_is_raised_while_away(self):
+        rules = rules_with()
+        series = quiet_then(14, 15, [])
+        changes = feed(rules, series)
+        cleared = rules.on_away(AwayNotice("m-1", at_h(10), at_h(40)))
+        assert brief(cleared) == [("no_usage", "cleared", "warning", 14.0)]
+        assert cleared[0].id == changes[0].id
+        assert rules.on_away(AwayNotice("m-1", at_h(10), at_h(40))) == []  # the same notice again: nothing
+        later = feed(rules, then(series, [0.0] * 4 * 26))  # to 40 h, still silent
+        assert of_type(later, "water.no_usage") == []
+
+    def test_notice_that_starts_after_the_last_reading_waits_for_a_reading_inside_it(self):
+        rules = rules_with()
+        series = quiet_then(14, 15, [])
+        feed(rules, series)
+        assert rules.on_away(AwayNotice("m-1", at_h(14.1), at_h(20))) == []
+        later = feed(rules, then(series, [0.0]))
+        assert brief(of_type(later, "water.no_usage")) == [("no_usage", "cleared", "warning", 14.25)]
+
+    def test_a_past_absence_inside_the_quiet_span_restarts_it(self):
+        rules = rules_with()
+        series = quiet_then(14, 15, [])
+        first = feed(rules, series)
+        cleared = rules.on_away(AwayNotice("m-1", at_h(1), at_h(3)))
+        assert brief(cleared) == [("no_usage", "cleared", "warning", 14.0)]
+        again = feed(rules, then(series, [0.0] * 4))  # 15 h: 12 h since the return at 3 h
+        assert brief(of_type(again, "water.no_usage")) == [("no_usage", "active", "warning", 15.0)]
+        assert again[0].started_at == at_h(3) and again[0].id != first[0].id
+
+    def test_notice_for_a_meter_never_seen_is_kept(self):
+        rules = rules_with()
+        rules.on_away(AwayNotice("m-9", T0, at_h(48)))
+        changes = feed(rules, readings([0.0] * 4 * 30, meter="m-9"))
+        assert changes == []
+        assert rules.meters() == 1
