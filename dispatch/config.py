@@ -13,6 +13,11 @@ from ingest.yamlconf import validate_file
 class AuthConfig(Section):
     edge_token_env: str = "GRIDWATCH_TOKEN"
     operator_token_env: str = "GRIDWATCH_OPERATOR_TOKEN"
+    allow_no_auth: bool = Field(
+        False,
+        description="development only: with no edge token configured, accept alerts without one "
+        "(and, with no operator token, reads without one); otherwise dispatch refuses to start",
+    )
 
 
 class DispatchConfig(Section):

@@ -1,0 +1,101 @@
+"""`/api/v1/alerts`: the edge posts alert changes; operators and grid workers read them."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from dispatch.auth import Principal, require_edge, require_reader
+from dispatch.schemas import AlertDetail, AlertList, AlertView, ChangeView, PostResult
+from dispatch.store import AlertStore
+from ingest.wire.alert import Alert, AlertState, AlertType
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
+
+# An e-bike snapshot is tens of kB as base64; anything near this is not an alert change.
+MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
+def _store(request: Request) -> AlertStore:
+    return request.app.state.store
+
+
+def describe(exc: ValidationError) -> str:
+    """One line an edge operator can act on: `field: message; ...`."""
+    parts = []
+    for error in exc.errors(include_url=False)[:10]:
+        where = ".".join(str(p) for p in error["loc"]) or "body"
+        parts.append(f"{where}: {error['msg']}")
+    return "invalid alert: " + "; ".join(parts)
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PostResult,
+    responses={200: {"model": PostResult, "description": "the same change was already stored"}},
+)
+async def post_alert(
+    request: Request, response: Response, principal: Annotated[Principal, Depends(require_edge)]
+) -> PostResult | JSONResponse:
+    counters = request.app.state.counters
+    counters["received"] += 1
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        counters["invalid"] += 1
+        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"alert body over {MAX_BODY_BYTES} bytes")
+    try:
+        alert = Alert.model_validate_json(body)
+    except ValidationError as exc:
+        counters["invalid"] += 1
+        message = describe(exc)
+        log.warning("rejected an alert change: %s", message[:300])
+        errors = exc.errors(include_url=False, include_context=False, include_input=False)
+        return JSONResponse({"detail": message, "errors": errors}, status_code=422)
+    # The commit (fsync) blocks: keep it off the event loop. The answer waits for it.
+    result = await run_in_threadpool(_store(request).put, alert)
+    if result.duplicate:
+        counters["duplicates"] += 1
+        response.status_code = status.HTTP_200_OK
+    else:
+        counters["stored"] += 1
+    return PostResult(id=alert.id, stored=result.stored, duplicate=result.duplicate, applied=result.applied)
+
+
+@router.get("", response_model=AlertList)
+def list_alerts(
+    request: Request,
+    principal: Annotated[Principal, Depends(require_reader)],
+    grid: Annotated[str | None, Query(description="a grid id, or 'unassigned'")] = None,
+    state: AlertState | None = None,
+    alert_type: Annotated[AlertType | None, Query(alias="type")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> AlertList:
+    if grid is not None and not principal.may_see(grid):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"grid {grid!r} is not one of this worker's grids")
+    stored = _store(request).query(queues=principal.grids, queue=grid, state=state, alert_type=alert_type,
+                                   limit=limit)
+    alerts = [AlertView.of(item, with_snapshot=False) for item in stored]
+    return AlertList(alerts=alerts, count=len(alerts))
+
+
+@router.get("/{alert_id}", response_model=AlertDetail)
+def get_alert(
+    request: Request, alert_id: str, principal: Annotated[Principal, Depends(require_reader)]
+) -> AlertDetail:
+    store = _store(request)
+    stored = store.get(alert_id)
+    if stored is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert {alert_id!r}")
+    if not principal.may_see(stored.queue):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "this alert is not in one of this worker's grids")
+    view = AlertView.of(stored, with_snapshot=True)
+    history = [ChangeView.of(change) for change in store.history(alert_id)]
+    return AlertDetail(**view.model_dump(mode="json"), history=history)

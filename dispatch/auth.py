@@ -1,0 +1,125 @@
+"""Who is calling: the edge, an operator, or a grid worker (Bearer tokens).
+
+Tokens are read once when the app is built (environment or /run/secrets, via
+ingest.config.secret), compared in constant time and never logged. A worker's token is
+stored only as its sha256 in the registry; a worker sees the grids it belongs to
+(member or leader).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from dispatch.config import AuthConfig
+from ingest.config import secret
+from ingest.registry import Registry
+
+log = logging.getLogger(__name__)
+
+Role = Literal["edge", "operator", "worker", "anonymous"]
+
+
+class AuthConfigError(RuntimeError):
+    """Dispatch would run with no way to tell a real edge from anyone else."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    role: Role
+    worker_id: str | None = None
+    grids: frozenset[str] | None = None  # None: every grid, the unassigned queue included
+
+    def may_see(self, queue: str) -> bool:
+        return self.grids is None or queue in self.grids
+
+
+def worker_grids(registry: Registry, worker_id: str) -> frozenset[str]:
+    return frozenset(g.id for g in registry.grids if worker_id in g.workers or g.leader == worker_id)
+
+
+def _same(presented: str, expected: str) -> bool:
+    return hmac.compare_digest(presented.encode(), expected.encode())
+
+
+class Authenticator:
+    def __init__(self, config: AuthConfig, registry: Registry) -> None:
+        self.edge_token = secret(config.edge_token_env) or None
+        self.operator_token = secret(config.operator_token_env) or None
+        self.allow_no_auth = config.allow_no_auth
+        if self.edge_token is None and not self.allow_no_auth:
+            raise AuthConfigError(
+                f"no edge token: set the environment variable {config.edge_token_env} (or the file "
+                f"/run/secrets/{config.edge_token_env}), or set auth.allow_no_auth: true for development"
+            )
+        if self.edge_token is None:
+            log.warning("auth.allow_no_auth: alerts are accepted from anyone (development only)")
+        if self.operator_token is None:
+            log.warning("no operator token in %s: only grid workers can read alerts%s", config.operator_token_env,
+                        " (allow_no_auth: reads are open)" if self.allow_no_auth else "")
+        self._workers = [
+            (bytes.fromhex(w.token_sha256), Principal("worker", w.id, worker_grids(registry, w.id)))
+            for w in registry.workers
+            if w.token_sha256
+        ]
+
+    def identify(self, token: str | None) -> Principal | None:
+        """The caller a token stands for; None when the token is missing or unknown."""
+        if not token:
+            return None
+        found: Principal | None = None
+        # Every candidate is compared, so the time taken does not say which one matched.
+        if self.edge_token is not None and _same(token, self.edge_token):
+            found = Principal("edge")
+        if self.operator_token is not None and _same(token, self.operator_token):
+            found = found or Principal("operator")
+        digest = hashlib.sha256(token.encode()).digest()
+        for expected, principal in self._workers:
+            if hmac.compare_digest(digest, expected):
+                found = found or principal
+        return found
+
+
+_bearer = HTTPBearer(auto_error=False)
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def _principal(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal | None:
+    auth: Authenticator = request.app.state.auth
+    return auth.identify(credentials.credentials if credentials else None)
+
+
+def require_edge(request: Request, credentials: Credentials) -> Principal:
+    """POST of alert changes: the edge token (or anyone, with allow_no_auth and no edge token)."""
+    auth: Authenticator = request.app.state.auth
+    principal = _principal(request, credentials)
+    if auth.edge_token is None:  # allow_no_auth (checked at start)
+        return principal or Principal("anonymous")
+    if principal is None:
+        raise _unauthorized("missing or invalid token" if credentials else "missing bearer token")
+    if principal.role != "edge":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "this token may not post alerts")
+    return principal
+
+
+def require_reader(request: Request, credentials: Credentials) -> Principal:
+    """Reading alerts: the operator (all) or a grid worker (own grids)."""
+    auth: Authenticator = request.app.state.auth
+    principal = _principal(request, credentials)
+    if principal is None:
+        if auth.allow_no_auth and auth.operator_token is None and credentials is None:
+            return Principal("anonymous")  # development: open reads
+        raise _unauthorized("missing or invalid token" if credentials else "missing bearer token")
+    if principal.role not in ("operator", "worker", "anonymous"):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "this token may not read alerts")
+    return principal
