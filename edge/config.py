@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
 from ingest.config import MqttConfig, Section, TimeSeriesConfig
 from ingest.registry import Registry
@@ -46,8 +46,14 @@ class WaterRulesConfig(Section):
     @field_validator("profiles")
     @classmethod
     def _profiles_valid(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        problems = []
         for profile, overrides in value.items():
-            resolve(profile, overrides)
+            try:
+                resolve(profile, overrides)
+            except ValidationError as exc:
+                problems += [f"{profile}.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        if problems:
+            raise ValueError("; ".join(problems))
         return value
 
     def thresholds(self, profile: str, meter_overrides: dict[str, Any] | None) -> WaterThresholds:
@@ -63,6 +69,9 @@ class EdgeConfig(Section):
     timeseries: TimeSeriesConfig = TimeSeriesConfig()
     ingest: IngestConfig = IngestConfig()
     water: WaterRulesConfig = WaterRulesConfig()
+    health_listen: str | None = Field(
+        "127.0.0.1:8610", pattern=r"^[^:\s]+:\d{1,5}$", description="/healthz and /metrics; null: off"
+    )
 
     @field_validator("registry", "state_dir")
     @classmethod
@@ -83,8 +92,6 @@ def load_registry(path: Path | None) -> Registry:
 
 
 def _check_thresholds(path: Path, registry: Registry) -> None:
-    from pydantic import ValidationError
-
     errors: list[str] = []
     lines: dict | None = None
     for i, meter in enumerate(registry.meters):

@@ -1,0 +1,173 @@
+"""`gridwatch`: one console script. It parses arguments, validates config, and hands over."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from ingest.yamlconf import ConfigError, load_yaml
+
+REGISTRY_KEYS = {"grids", "workers", "buildings", "meters", "elevators"}
+DISPATCH_KEYS = {"listen", "auth"}
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def _wait_for_signal() -> None:
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    done.wait()
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Validate an edge config, a dispatch config or a registry; every error with its line."""
+    from dispatch.config import DispatchConfig
+    from edge.config import EdgeConfig, load_registry
+    from ingest.yamlconf import validate_file
+
+    path = Path(args.file)
+    try:
+        data, _ = load_yaml(path)
+        keys = set(data) if isinstance(data, dict) else set()
+        kind = args.kind or (
+            "registry" if keys and keys <= REGISTRY_KEYS else "dispatch" if keys & DISPATCH_KEYS else "edge"
+        )
+        errors: list[str] = []
+        registry_path = None
+        if kind == "registry":
+            registry = load_registry(path)
+            summary = (f"registry: {len(registry.grids)} grids, {len(registry.workers)} workers, "
+                       f"{len(registry.buildings)} buildings, {len(registry.meters)} meters, "
+                       f"{len(registry.elevators)} elevators")
+        else:
+            model = DispatchConfig if kind == "dispatch" else EdgeConfig
+            config = validate_file(model, path)
+            registry_path = config.registry
+            summary = f"{kind} config"
+        if registry_path is not None:
+            try:
+                load_registry(registry_path)
+                summary += f", registry {registry_path}"
+            except ConfigError as exc:
+                errors += exc.errors
+        if errors:
+            raise ConfigError(errors)
+    except ConfigError as exc:
+        for line in exc.errors:
+            print(line, file=sys.stderr)
+        print(f"{path}: {len(exc.errors)} error(s)", file=sys.stderr)
+        return 1
+    print(f"{path}: OK ({summary})")
+    return 0
+
+
+def cmd_edge(args: argparse.Namespace) -> int:
+    from edge.config import load_edge_config, load_registry
+    from edge.worker import EdgeWorker
+
+    try:
+        config = load_edge_config(args.config)
+        registry = load_registry(config.registry)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    worker = EdgeWorker(config, registry)
+    worker.start()
+    logging.getLogger("gridwatch").info("edge %s running; Ctrl-C stops it", config.edge_id)
+    _wait_for_signal()
+    worker.stop()
+    return 0
+
+
+def cmd_dispatch(args: argparse.Namespace) -> int:
+    from dispatch.config import load_dispatch_config
+    from dispatch.server import serve
+    from edge.config import load_registry
+
+    try:
+        config = load_dispatch_config(args.config)
+        registry = load_registry(config.registry)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    serve(config, registry)
+    return 0
+
+
+def cmd_sim_water(args: argparse.Namespace) -> int:
+    from simulators.water import cli
+
+    return cli.main(args)
+
+
+def cmd_eval_water(args: argparse.Namespace) -> int:
+    from edge.evaluation import cli
+
+    return cli.main(args)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from edge.demo import run_demo
+
+    return run_demo(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gridwatch", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="broker, dispatch, edge and simulator in one go")
+    from edge.demo import add_arguments as demo_arguments
+
+    demo_arguments(demo)
+    demo.set_defaults(func=cmd_demo)
+
+    edge = sub.add_parser("edge", help="run an edge worker")
+    edge.add_argument("--config", help="edge.yaml (default: embedded defaults)")
+    edge.set_defaults(func=cmd_edge)
+
+    dispatch = sub.add_parser("dispatch", help="run the dispatch endpoint")
+    dispatch.add_argument("--config", help="dispatch.yaml (default: embedded defaults)")
+    dispatch.set_defaults(func=cmd_dispatch)
+
+    sim = sub.add_parser("sim", help="sensor simulators").add_subparsers(dest="sim", required=True)
+    water = sim.add_parser("water", help="a fleet of smart water meters, or a replay of the DAIAD trial")
+    from simulators.water import cli as water_cli
+
+    water_cli.add_arguments(water)
+    water.set_defaults(func=cmd_sim_water)
+
+    evaluate = sub.add_parser("eval", help="score detectors and rules").add_subparsers(dest="eval", required=True)
+    eval_water = evaluate.add_parser("water", help="water rules against simulated ground truth and DAIAD")
+    from edge.evaluation import cli as eval_cli
+
+    eval_cli.add_arguments(eval_water)
+    eval_water.set_defaults(func=cmd_eval_water)
+
+    check = sub.add_parser("check", help="validate a config or registry file")
+    check.add_argument("file")
+    check.add_argument("--kind", choices=["edge", "dispatch", "registry"], help="default: guessed from the keys")
+    check.set_defaults(func=cmd_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

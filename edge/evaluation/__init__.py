@@ -1,0 +1,1 @@
+"""Scoring of detectors and rules against labelled data (`gridwatch eval ...`)."""

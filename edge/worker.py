@@ -1,0 +1,270 @@
+"""The edge worker: MQTT in, rules on event time, alert changes out — wired in one place.
+
+Threads: paho's network thread hands messages to a bounded queue (back-pressure, never
+work in the callback); one processing thread decodes, runs the rules and checkpoints;
+the alert sender delivers the outbox. Messages are acknowledged only after the state and
+alert changes they caused are committed, so a kill -9 loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from edge.config import EdgeConfig
+from edge.dispatch_client import AlertSender
+from edge.health import HealthServer
+from edge.outbox import Outbox
+from edge.store import EdgeStore
+from ingest.config import secret
+from ingest.deadletter import DeadLetterSink
+from ingest.decode import Rejected, decode_away, decode_readings
+from ingest.mqtt_client import InboundMessage, MqttConnection
+from ingest.registry import Registry
+from ingest.timeseries import build_writer
+from ingest.topics import Topics
+from ingest.wire.alert import Alert
+from ingest.wire.timestamps import parse_ts
+from rules.episode import AlertChange
+from rules.water import WaterRules
+from rules.water.thresholds import WaterThresholds
+from rules.watermark import Watermark
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_EVERY_S = 0.2
+ADVANCE_EVERY_S = 0.5
+STATS_EVERY_S = 60.0
+
+
+@dataclass
+class WorkerStats:
+    messages: int = 0
+    readings: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    alert_changes: int = 0
+    checkpoints: int = 0
+    unknown_meters: int = 0
+
+
+class EdgeWorker:
+    def __init__(self, config: EdgeConfig, registry: Registry) -> None:
+        self.config = config
+        self.registry = registry
+        self.topics = Topics(config.mqtt.topic_prefix)
+        self.stats = WorkerStats()
+        self.earliest = parse_ts(config.ingest.earliest_ts)
+        self._thresholds: dict[str, WaterThresholds] = {}
+        self._unknown_meters: set[str] = set()
+        self._queue: queue.Queue[InboundMessage] = queue.Queue(maxsize=max(2 * config.mqtt.max_inflight, 1000))
+        self._stop = threading.Event()
+        self._accepting = True
+        self._thread: threading.Thread | None = None
+
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+        self.store = EdgeStore(config.state_dir / "edge.sqlite")
+        self.rules = WaterRules(self._thresholds_for)
+        self.watermark = Watermark(config.water.allowed_lateness_s, config.water.idle_advance_s)
+        self.mqtt = MqttConnection(
+            config.mqtt,
+            config.mqtt.client_id or f"gridwatch-{config.edge_id}",
+            subscriptions=self.topics.water_subscriptions(),
+            on_message=self._enqueue,
+            manual_ack=True,
+            persistent=True,
+            password=secret(config.mqtt.password_env),
+        )
+        self.deadletters = DeadLetterSink(self.mqtt.publish, self.topics, config.edge_id)
+        self.timeseries = build_writer(config.timeseries, config.state_dir)
+        self.outbox = Outbox(self.store.path)
+        self.sender = AlertSender(self.outbox, config.dispatch, publish=self.mqtt.publish, topics=self.topics)
+        self.health = (
+            HealthServer(config.health_listen, self.snapshot, self.healthy) if config.health_listen else None
+        )
+
+    # ---- life cycle -------------------------------------------------------------------
+    def start(self) -> None:
+        states = self.store.load_meter_states()
+        self.rules.load(states)
+        self.watermark.load(self.store.get("watermark") or {})
+        log.info("edge %s: restored state of %d meters", self.config.edge_id, len(states))
+        self.sender.start()
+        self._thread = threading.Thread(target=self._process_loop, name="edge-rules", daemon=True)
+        self._thread.start()
+        self.mqtt.start()
+        if self.health:
+            self.health.start()
+
+    def stop(self, drain_timeout_s: float = 5.0) -> None:
+        """Stop taking messages, finish those taken, checkpoint and ack, let the sender drain."""
+        self._accepting = False
+        if self.health:
+            self.health.stop()
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=30)
+        self.sender.stop(drain_timeout_s)
+        self.mqtt.stop()
+        self.timeseries.close()
+        self.store.close()
+
+    # ---- MQTT thread: hand over, never work here ----------------------------------------
+    def _enqueue(self, message: InboundMessage) -> None:
+        if self._accepting:  # when stopping, leave it unacknowledged: the broker redelivers it
+            self._queue.put(message)  # blocks when full: back-pressure to the broker
+
+    # ---- processing thread ----------------------------------------------------------------
+    def _process_loop(self) -> None:
+        pending_acks: list[InboundMessage] = []
+        changes: list[AlertChange] = []
+        first_pending = 0.0
+        last_advance = last_stats = time.monotonic()
+        while True:
+            try:
+                message = self._queue.get(timeout=0.05)
+            except queue.Empty:
+                message = None
+            if message is not None:
+                if not pending_acks:
+                    first_pending = time.monotonic()
+                pending_acks.append(message)
+                changes += self._handle(message)
+            now = time.monotonic()
+            if now - last_advance >= ADVANCE_EVERY_S or (message is None and pending_acks):
+                changes += self._advance()
+                last_advance = now
+            stopping = self._stop.is_set() and self._queue.empty()
+            if changes or (pending_acks and (
+                len(pending_acks) >= self.config.mqtt.max_inflight // 2
+                or now - first_pending >= CHECKPOINT_EVERY_S or message is None or stopping
+            )):
+                self._checkpoint(changes, pending_acks)
+                changes, pending_acks = [], []
+            if now - last_stats >= STATS_EVERY_S:
+                self._log_stats()
+                last_stats = now
+            if stopping:
+                return
+
+    def _handle(self, message: InboundMessage) -> list[AlertChange]:
+        self.stats.messages += 1
+        route = self.topics.parse(message.topic)
+        wall = time.time()
+        now = datetime.fromtimestamp(wall, tz=UTC)
+        try:
+            if route is None:
+                raise Rejected(f"unknown topic: {message.topic}")
+            if route.kind == "water_reading":
+                decoded = decode_readings(
+                    route.subject, message.payload, now,
+                    max_future_skew_s=self.config.ingest.max_future_skew_s, earliest=self.earliest,
+                )
+                for index, reason in decoded.rejected:
+                    self.deadletters.reject(message.topic, f"{reason} (reading {index} of the batch)",
+                                            message.payload, now)
+                return self._on_readings(message.topic, message.payload, decoded.readings, wall, now)
+            if route.kind == "water_away":
+                notice = decode_away(route.subject, message.payload, now)
+                return self.rules.on_away(notice)
+            raise Rejected(f"not consumed by this edge: {route.kind}")
+        except Rejected as exc:
+            self.deadletters.reject(message.topic, exc.reason, message.payload, now)
+        except Exception as exc:  # a bug must not stop the worker: say it, dead-letter it, go on
+            log.exception("failed to handle a message on %s", message.topic)
+            self.deadletters.reject(message.topic, f"internal error: {type(exc).__name__}", message.payload, now)
+        return []
+
+    def _on_readings(self, topic: str, payload: bytes, readings: list, wall: float,
+                     now: datetime) -> list[AlertChange]:
+        changes: list[AlertChange] = []
+        max_late = self.config.ingest.max_lateness_h * 3600
+        kept = []
+        for reading in readings:
+            lateness = self.watermark.lateness_of(reading.ts)
+            if lateness is not None and lateness.total_seconds() > max_late:
+                self.deadletters.reject(
+                    topic, f"too late: {lateness.total_seconds() / 3600:.0f} h behind the fleet", payload, now
+                )
+                continue
+            if reading.meter_id not in self._unknown_meters and self.registry.meter(reading.meter_id) is None:
+                self._unknown_meters.add(reading.meter_id)
+                self.stats.unknown_meters += 1
+                self.deadletters.reject(
+                    topic, "unknown meter: processed, its alerts go to the unassigned queue", payload, now
+                )
+            # Judge silences against the watermark before each reading (cheap when nothing is
+            # due): the alerts then depend on the order of the readings, not on timing.
+            changes += self._advance(wall)
+            outcome = self.rules.on_reading(reading)
+            self.stats.outcomes[outcome.status] += 1
+            changes += outcome.changes
+            self.watermark.observe(reading.ts, wall)
+            kept.append(reading)
+        self.stats.readings += len(kept)
+        if kept:
+            self.timeseries.write_readings(kept)
+        return changes
+
+    def _advance(self, wall: float | None = None) -> list[AlertChange]:
+        mark = self.watermark.value(time.time() if wall is None else wall)
+        return self.rules.advance(mark) if mark is not None else []
+
+    def _checkpoint(self, changes: list[AlertChange], acks: list[InboundMessage]) -> None:
+        alerts = [self._to_alert(change) for change in changes]
+        added = self.store.checkpoint(self.rules.dirty(), alerts, {"watermark": self.watermark.to_state()})
+        for message in acks:
+            self.mqtt.ack(message)
+        self.stats.checkpoints += 1
+        if alerts:
+            self.stats.alert_changes += added
+            for alert in alerts:
+                self.timeseries.write_alert(alert)
+                log.info("alert %s %s %s %s: %s", alert.state, alert.severity, alert.type, alert.subject,
+                         alert.summary)
+            self.sender.wake()
+
+    def _to_alert(self, change: AlertChange) -> Alert:
+        building, grid = self.registry.place_of_meter(change.subject)
+        return change.to_alert(self.config.edge_id, building, grid)
+
+    def _thresholds_for(self, meter_id: str) -> WaterThresholds:
+        cached = self._thresholds.get(meter_id)
+        if cached is None:
+            meter = self.registry.meter(meter_id)
+            # An unregistered meter is watched as if its resident lived alone: safer to ask.
+            profile = meter.profile if meter else "elderly_alone"
+            cached = self.config.water.thresholds(profile, meter.thresholds if meter else None)
+            self._thresholds[meter_id] = cached
+        return cached
+
+    # ---- observability --------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        mark = self.watermark.value(time.time())
+        return {
+            "edge_id": self.config.edge_id,
+            "messages": self.stats.messages,
+            "readings": self.stats.readings,
+            "outcomes": dict(self.stats.outcomes),
+            "meters": self.rules.meters(),
+            "unknown_meters": self.stats.unknown_meters,
+            "dead_letters": dict(self.deadletters.counts),
+            "alert_changes": self.stats.alert_changes,
+            "checkpoints": self.stats.checkpoints,
+            "queue": self._queue.qsize(),
+            "watermark": mark.isoformat() if mark else None,
+            "outbox": self.outbox.stats(),
+            "mqtt_connected": self.mqtt.connected.is_set(),
+        }
+
+    def healthy(self) -> bool:
+        """Connected to the broker and the rules thread alive."""
+        return bool(self._thread and self._thread.is_alive() and self.mqtt.connected.is_set())
+
+    def _log_stats(self) -> None:
+        log.info("edge stats %s", self.snapshot())

@@ -1,0 +1,136 @@
+"""`gridwatch check`: every error with its field and line; good files pass."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from edge.cli import main
+from edge.config import load_edge_config, load_registry
+from ingest.yamlconf import ConfigError
+
+REGISTRY = """\
+grids:
+  - {id: g1, name: 东湖网格, workers: [w1], leader: w1}
+workers:
+  - {id: w1, name: 张三}
+buildings:
+  - {id: b1, name: 3号楼, grid: g1}
+meters:
+  - {id: m1, building: b1, household: "301", profile: elderly_alone}
+  - id: m2
+    building: b1
+    profile: standard
+    thresholds: {no_usage_warning_h: 8}
+"""
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def test_good_edge_config_and_registry_pass(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write(tmp_path, "registry.yaml", REGISTRY)
+    edge = write(tmp_path, "edge.yaml", """\
+        edge_id: edge-07
+        mqtt: {url: mqtt://127.0.0.1:1883, topic_prefix: grid}
+        dispatch: {url: http://127.0.0.1:8600/api/v1/alerts, token_env: GRIDWATCH_TOKEN}
+        registry: registry.yaml
+        state_dir: var/edge-07
+        """)
+    assert main(["check", str(edge)]) == 0
+    assert "OK" in capsys.readouterr().out
+    config = load_edge_config(edge)
+    assert config.registry == tmp_path / "registry.yaml"
+    assert config.state_dir == tmp_path / "var/edge-07"
+    registry = load_registry(config.registry)
+    assert registry.place_of_meter("m1") == ("b1", "g1")
+    assert config.water.thresholds("standard", registry.meter("m2").thresholds).no_usage_warning_h == 8
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("edge_id: e1\nmqtt:\n  url: http://x\n", ["edge.yaml:3: mqtt.url"]),
+        ("edge_id: e1\nmqtt:\n  keepalive_s: 1\n  prot: 5\n", ["edge.yaml:3: mqtt.keepalive_s", "edge.yaml:4: mqtt.prot"]),
+        ("edge_id: e1\ndispatch:\n  timeout_s: -1\n", ["edge.yaml:3: dispatch.timeout_s"]),
+        ("edge_id: 'bad id'\n", ["edge.yaml:1: edge_id"]),
+        ("water:\n  profiles:\n    elderly_alone: {no_usage_warning_h: -3}\n", ["edge.yaml:3: water.profiles", "elderly_alone.no_usage_warning_h"]),
+        ("edge_id: [unclosed\n", ["edge.yaml:2: not valid YAML"]),
+    ],
+)
+def test_bad_edge_config_names_field_and_line(tmp_path: Path, text: str, expected: list[str],
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, "edge.yaml", text)
+    assert main(["check", str(path), "--kind", "edge"]) == 1
+    err = capsys.readouterr().err
+    for fragment in expected:
+        assert fragment in err, err
+
+
+def test_registry_errors_every_one_with_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "registry.yaml", """\
+        grids:
+          - {id: g1, workers: [w9]}
+        workers: []
+        buildings:
+          - {id: b1, grid: g1}
+        meters:
+          - {id: m1, building: b1, profile: elderly}
+          - id: m2
+            building: b1
+            thresholds:
+              no_usage_warning_h: 0
+              nonsense: 3
+        """)
+    with pytest.raises(ConfigError) as info:
+        load_registry(path)
+    errors = "\n".join(info.value.errors)
+    assert "registry.yaml:7: meters.0.profile" in errors
+
+
+def test_registry_cross_references_resolve(tmp_path: Path) -> None:
+    path = write(tmp_path, "registry.yaml", """\
+        grids:
+          - {id: g1, workers: [w9]}
+        buildings:
+          - {id: b1, grid: g2}
+          - {id: b1}
+        meters:
+          - {id: m1, building: b7}
+        """)
+    with pytest.raises(ConfigError) as info:
+        load_registry(path)
+    errors = "\n".join(info.value.errors)
+    for problem in ("unknown worker 'w9'", "unknown grid 'g2'", "id 'b1' appears 2 times", "unknown building 'b7'"):
+        assert problem in errors, errors
+
+
+def test_threshold_overrides_are_checked_with_their_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "registry.yaml", """\
+        meters:
+          - id: m2
+            thresholds:
+              no_usage_warning_h: 0
+              nonsense: 3
+        """)
+    with pytest.raises(ConfigError) as info:
+        load_registry(path)
+    errors = info.value.errors
+    assert any("registry.yaml:4: meters.0.thresholds.no_usage_warning_h" in e for e in errors), errors
+    assert any("registry.yaml:5: meters.0.thresholds.nonsense" in e for e in errors), errors
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", str(tmp_path / "nope.yaml")]) == 1
+    assert "cannot read" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["edge.yaml", "dispatch.yaml", "registry.yaml"])
+def test_deploy_examples_are_valid(name: str) -> None:
+    example = Path(__file__).resolve().parents[2] / "deploy" / "examples" / name
+    assert main(["check", str(example)]) == 0
