@@ -218,6 +218,10 @@ class EdgeWorker:
     def _checkpoint(self, changes: list[AlertChange], acks: list[InboundMessage]) -> None:
         alerts = [self._to_alert(change) for change in changes]
         added = self.store.checkpoint(self.rules.dirty(), alerts, {"watermark": self.watermark.to_state()})
+        if self.config.timeseries.kind == "sqlite":
+            # The embedded store is local and cheap: make the readings durable before the ack.
+            # A remote InfluxDB keeps its own buffer; a slow server must not hold the rules up.
+            self.timeseries.flush()
         for message in acks:
             self.mqtt.ack(message)
         self.stats.checkpoints += 1

@@ -1,0 +1,185 @@
+"""End-to-end harness: a dispatch endpoint, edge workers in-process or as real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import yaml
+
+from dispatch.config import DispatchConfig
+from dispatch.server import ServerHandle, start_in_thread
+from edge.broker import free_port
+from edge.config import load_registry
+from edge.evaluation.replay import replay
+from rules.episode import AlertChange
+from rules.water.thresholds import resolve
+
+EDGE_TOKEN = "edge-token-e2e"
+OPERATOR_TOKEN = "operator-token-e2e"
+TOKENS = {"GRIDWATCH_TOKEN": EDGE_TOKEN, "GRIDWATCH_OPERATOR_TOKEN": OPERATOR_TOKEN}
+
+
+def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str, every_s: float = 0.1) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(every_s)
+
+
+@dataclass
+class Dispatch:
+    state_dir: Path
+    registry_path: Path
+    port: int
+    handle: ServerHandle | None = None
+
+    def start(self) -> Dispatch:
+        config = DispatchConfig(listen=f"127.0.0.1:{self.port}", state_dir=self.state_dir)
+        self.handle = start_in_thread(config, load_registry(self.registry_path))
+        return self
+
+    def stop(self) -> None:
+        if self.handle:
+            self.handle.stop()
+            self.handle = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def changes(self) -> list[dict]:
+        """Every change dispatch stored, from its API, as an operator sees it."""
+        headers = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+        with httpx.Client(base_url=self.url, headers=headers, timeout=10) as client:
+            listing = client.get("/api/v1/alerts", params={"limit": 1000}).raise_for_status().json()
+            out = []
+            for item in listing["alerts"]:
+                detail = client.get(f"/api/v1/alerts/{item['id']}").raise_for_status().json()
+                out += [change["alert"] for change in detail["history"]]
+            return out
+
+
+def change_identity(alert: dict) -> tuple:
+    return (alert["id"], alert["state"], alert["severity"], alert.get("revision"))
+
+
+def assert_none_twice(changes: list[dict]) -> None:
+    counts = Counter(change_identity(c) for c in changes)
+    twice = {k: n for k, n in counts.items() if n > 1}
+    assert not twice, f"changes stored more than once: {twice}"
+
+
+def reference_changes(readings, registry_path: Path, away=()) -> list[AlertChange]:
+    """What an edge that never stopped computes on the same clean readings."""
+    registry = load_registry(registry_path)
+
+    def thresholds_for(meter_id: str):
+        meter = registry.meter(meter_id)
+        return resolve(meter.profile if meter else "elderly_alone", meter.thresholds if meter else None)
+
+    return replay(readings, thresholds_for, away)
+
+
+def write_edge_config(folder: Path, broker_url: str, dispatch_url: str, registry: Path, **extra) -> Path:
+    config = {
+        "edge_id": "edge-e2e",
+        "mqtt": {"url": broker_url, "reconnect_max_s": 1.0},
+        "dispatch": {"url": f"{dispatch_url}/api/v1/alerts", "retry_max_s": 1.0},
+        "registry": str(registry),
+        "state_dir": str(folder / "edge-state"),
+        "health_listen": f"127.0.0.1:{free_port()}",
+        # Event time only: a test's wall-clock pauses must not move the watermark.
+        "water": {"idle_advance_s": 86400.0},
+        **extra,
+    }
+    path = folder / "edge.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+class EdgeProcess:
+    """`gridwatch edge --config ...` as a real process, so that kill -9 is real."""
+
+    def __init__(self, config_path: Path, log_path: Path) -> None:
+        self.config_path = config_path
+        self.log_path = log_path
+        self.health = "http://" + yaml.safe_load(config_path.read_text())["health_listen"]
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> EdgeProcess:
+        env = {**os.environ, **TOKENS}
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "edge.cli", "edge", "--config", str(self.config_path)],
+            stdout=log, stderr=subprocess.STDOUT, env=env,
+        )
+        wait_for(self.healthy, 30, "the edge worker to be healthy")
+        return self
+
+    def metrics(self) -> dict:
+        try:
+            return httpx.get(f"{self.health}/metrics", timeout=2).json()
+        except (httpx.HTTPError, json.JSONDecodeError):
+            return {}
+
+    def healthy(self) -> bool:
+        try:
+            return httpx.get(f"{self.health}/healthz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def kill9(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> int:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            return self.process.wait(timeout=30)
+        return self.process.returncode if self.process else 0
+
+
+def reference_from_messages(messages, registry_path: Path) -> list[AlertChange]:
+    """The changes an edge that never stopped computes from these messages in this order."""
+    from datetime import UTC, datetime
+
+    from ingest.decode import Rejected, decode_away, decode_readings
+    from rules.water import WaterRules
+
+    registry = load_registry(registry_path)
+
+    def thresholds_for(meter_id: str):
+        meter = registry.meter(meter_id)
+        return resolve(meter.profile if meter else "elderly_alone", meter.thresholds if meter else None)
+
+    rules = WaterRules(thresholds_for)
+    now = datetime.now(UTC)
+    earliest = datetime(2000, 1, 1, tzinfo=UTC)
+    changes: list[AlertChange] = []
+    newest = None
+    for message in messages:
+        try:
+            if message.topic_kind == "away":
+                changes += rules.on_away(decode_away(message.meter, message.payload, now))
+                continue
+            decoded = decode_readings(message.meter, message.payload, now, max_future_skew_s=300, earliest=earliest)
+        except Rejected:
+            continue
+        for reading in decoded.readings:
+            if newest is not None:
+                changes += rules.advance(newest)
+            changes += rules.on_reading(reading).changes
+            newest = reading.ts if newest is None or reading.ts > newest else newest
+    return changes
