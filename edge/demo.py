@@ -1,4 +1,9 @@
-"""`gridwatch demo`: broker, dispatch endpoint, edge worker and water simulator in one go."""
+"""`gridwatch demo`: broker, dispatch endpoint, edge worker and water simulator in one go.
+
+The broker is Mosquitto when it is installed; otherwise (or with `--broker embedded`) the
+embedded amqtt broker of edge.embedded_broker, which speaks MQTT 3.1.1 only, so every client
+of the demo then connects with `protocol="3.1.1"`.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dispatch.config import DispatchConfig
 from dispatch.server import start_in_thread
@@ -22,8 +28,12 @@ from edge.worker import EdgeWorker
 from ingest.config import MqttConfig
 from ingest.mqtt_client import InboundMessage, MqttConnection
 from ingest.topics import Topics
+from simulators.water.publish import MqttPublisher
 from simulators.water.runner import run_live
 from simulators.water.scenario import ScenarioSpec, default_start, generate
+
+if TYPE_CHECKING:
+    from edge.embedded_broker import EmbeddedBroker  # imported when used: amqtt takes ~0.1 s to import
 
 log = logging.getLogger("gridwatch.demo")
 
@@ -37,6 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     parser.add_argument("--state-dir", type=Path, default=None, help="default: a fresh temporary folder")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--broker", choices=("auto", "mosquitto", "embedded"), default="auto",
+                        help="auto (default): Mosquitto when installed, else the embedded demo broker")
 
 
 def _print_alert(message: InboundMessage) -> None:
@@ -54,11 +66,25 @@ def run_demo(args: argparse.Namespace) -> int:
     os.environ.setdefault("GRIDWATCH_TOKEN", secrets.token_urlsafe(16))
     os.environ.setdefault("GRIDWATCH_OPERATOR_TOKEN", secrets.token_urlsafe(16))
 
-    if find_mosquitto() is None:
-        print("gridwatch demo needs Mosquitto: run `bash scripts/setup.sh` (apt-get install mosquitto).")
+    choice = getattr(args, "broker", "auto")
+    if choice == "mosquitto" and find_mosquitto() is None:
+        print("--broker mosquitto: Mosquitto is not installed; run `bash scripts/setup.sh` (apt-get install "
+              "mosquitto), or use --broker embedded.")
         return 1
-    broker = Mosquitto(state_dir / "broker").start()
-    mqtt = MqttConfig(url=broker.url)
+    broker: Mosquitto | EmbeddedBroker
+    if choice == "embedded" or (choice == "auto" and find_mosquitto() is None):
+        from edge.embedded_broker import LIMITS, EmbeddedBroker
+
+        broker = EmbeddedBroker().start()
+        mqtt = MqttConfig(url=broker.url, protocol="3.1.1")
+        broker_line = f"embedded amqtt broker at {broker.url} ({LIMITS}; install Mosquitto for more)"
+        watch = f"mosquitto_sub -V mqttv311 -p {broker.port} -t 'grid/#' -v"
+    else:
+        broker = Mosquitto(state_dir / "broker").start()
+        mqtt = MqttConfig(url=broker.url)
+        broker_line = f"Mosquitto at {broker.url}"
+        watch = f"mosquitto_sub -p {broker.port} -t 'grid/#' -v"
+    print(f"broker: {broker_line}", flush=True)
 
     spec = ScenarioSpec(meters=args.meters, days=args.days, interval_min=15.0, seed=args.seed)
     # One start for the written truth and the live run, even across an interval boundary.
@@ -85,13 +111,15 @@ def run_demo(args: argparse.Namespace) -> int:
     listener.start()
 
     stop = threading.Event()
-    sim = threading.Thread(target=run_live, args=(spec, broker.url, args.speed, stop), name="sim", daemon=True)
+    publisher = MqttPublisher(broker.url, f"gridwatch-sim-water-live-{spec.seed}", protocol=mqtt.protocol)
+    sim = threading.Thread(target=run_live, args=(spec, broker.url, args.speed, stop),
+                           kwargs={"publisher": publisher}, name="sim", daemon=True)
     sim.start()
     operator_token = os.environ["GRIDWATCH_OPERATOR_TOKEN"]
     print(
         f"""
 gridwatch demo is running ({args.meters} simulated homes, {args.speed:g}x time, state in {state_dir})
-  broker (Mosquitto):  {broker.url}        watch: mosquitto_sub -p {broker.port} -t 'grid/#' -v
+  broker:              {broker.url}        watch: {watch}
   dispatch endpoint:   {dispatch.url}/api/v1/alerts
   edge health:         {edge.health.url if edge.health else "-"}/metrics
   see the alerts:      curl -H 'Authorization: Bearer {operator_token}' {dispatch.url}/api/v1/alerts
@@ -107,6 +135,7 @@ Alerts as the edge raises them (Ctrl-C stops):
         if deadline and time.monotonic() > deadline:
             stop.set()
     sim.join(timeout=10)
+    publisher.close()
     time.sleep(1.0)  # let the last readings reach the rules
     snapshot = edge.snapshot()
     edge.stop()

@@ -68,7 +68,7 @@ def next_due(st: MeterState, mid: str, lim: Limits, book: EpisodeBook) -> tuple[
     """The next offline deadline of a meter and the severity it brings; None when nothing is left to fire."""
     if st.last_ts is None:
         return None
-    warning, critical = offline_dues(st.last_ts, learnt_interval_s(st.recent, lim), lim)
+    warning, critical = offline_dues(st.last_ts, learnt_interval_s(st.recent, lim), lim, st.usual_gap)
     severity = severity_open(book, OFFLINE, mid)
     if severity is None:
         return (warning, "warning") if warning < critical else (critical, "critical")

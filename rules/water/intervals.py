@@ -7,6 +7,7 @@ itself what a long interval may prove (see the rule modules).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -23,6 +24,12 @@ QUIET_JITTER = 0.95
 LEARN_INTERVALS = 7
 # The learnt interval stays within [configured / 4, configured * 4].
 LEARN_BOUND = 4.0
+# A meter's habitual longest silence (some upload every few hours) is learnt from silences up to
+# this many learnt intervals; longer ones are outages, not habits. It fades over about a month.
+USUAL_GAP_MAX_INTERVALS = 8.0
+USUAL_GAP_FADE_S = 30 * 86400.0
+# A silence is suspicious once it is this much longer than the meter's habitual longest one.
+USUAL_GAP_MARGIN = 1.25
 
 
 class Kind(IntEnum):
@@ -96,8 +103,19 @@ def learnt_interval_s(recent: list[float], lim: Limits) -> float:
     return min(max(median, lim.reporting_s / LEARN_BOUND), lim.reporting_s * LEARN_BOUND)
 
 
-def offline_dues(last_ts: float, interval_s: float, lim: Limits) -> tuple[float, float]:
-    """(warning due, critical due) of a meter silent since last_ts; warning never after critical."""
+def learn_usual_gap(usual_gap_s: float, dt_s: float, interval_s: float) -> float:
+    """The habitual longest silence after an interval of dt_s: a maximum that fades with time."""
+    faded = usual_gap_s * math.exp(-dt_s / USUAL_GAP_FADE_S)
+    return max(faded, dt_s) if dt_s <= USUAL_GAP_MAX_INTERVALS * interval_s else faded
+
+
+def offline_dues(last_ts: float, interval_s: float, lim: Limits, usual_gap_s: float = 0.0) -> tuple[float, float]:
+    """(warning due, critical due) of a meter silent since last_ts; warning never after critical.
+
+    The warning waits for the missed intervals and beyond the meter's habitual longest silence:
+    a meter that uploads every five hours is not offline after three hours.
+    """
     critical = last_ts + lim.offline_critical_s
-    warning = min(last_ts + lim.t.offline_missed_intervals * interval_s, critical)
+    patience = max(lim.t.offline_missed_intervals * interval_s, USUAL_GAP_MARGIN * usual_gap_s)
+    warning = min(last_ts + patience, critical)
     return warning, critical

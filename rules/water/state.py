@@ -17,7 +17,7 @@ STATE_VERSION = 1
 
 class MeterState:
     __slots__ = (
-        "last_ts", "last_total", "last_flow", "recent",
+        "last_ts", "last_total", "last_flow", "recent", "usual_gap", "usual_quiet", "quiet_seen",
         "nu", "away", "away_floor",
         "sp", "sp_base",
         "flow_since", "flow_total", "zero_since",
@@ -31,6 +31,9 @@ class MeterState:
         self.last_total = 0.0  # high-water mark of the register within the current segment
         self.last_flow: float | None = None
         self.recent: list[float] = []  # the last few interval lengths, seconds
+        self.usual_gap = 0.0  # the meter's habitual longest silence, seconds (a decaying maximum)
+        self.usual_quiet = 0.0  # the household's habitual longest quiet span, seconds (decaying maximum)
+        self.quiet_seen: float | None = None  # event time usual_quiet was last learnt
         self.nu: list[float] = []
         self.away: list[list[float]] = []  # [start, until] notices not yet over
         self.away_floor = 0.0  # the latest end of an absence: a quiet span starts no earlier
@@ -59,6 +62,7 @@ class MeterState:
         return {
             "v": STATE_VERSION,
             "ts": self.last_ts, "tot": self.last_total, "flow": self.last_flow, "iv": self.recent,
+            "gap": self.usual_gap, "uq": [self.usual_quiet, self.quiet_seen],
             "nu": self.nu, "aw": self.away, "awf": self.away_floor,
             "sp": self.sp, "spb": self.sp_base,
             "fs": self.flow_since, "ft": self.flow_total, "zs": self.zero_since,
@@ -77,6 +81,8 @@ class MeterState:
         st.last_total = float(data["tot"])
         st.last_flow = _opt(data["flow"])
         st.recent = [float(x) for x in data["iv"]]
+        st.usual_gap = float(data.get("gap", 0.0))  # absent in states written before it existed
+        st.usual_quiet, st.quiet_seen = float(data.get("uq", [0.0])[0]), _opt(data.get("uq", [0, None])[1])
         st.nu = _pairs(data["nu"])
         st.away = [[float(s), float(u)] for s, u in data["aw"]]
         st.away_floor = float(data["awf"])

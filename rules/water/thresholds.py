@@ -23,6 +23,10 @@ class WaterThresholds(BaseModel):
     no_usage_warning_h: float = Field(12.0, gt=0, le=240)
     no_usage_critical_h: float = Field(24.0, gt=0, le=480)
     no_usage_max_l: float = Field(10.0, ge=0, le=1000, description="less than this is 'no use'")
+    no_usage_habit_max_h: float = Field(
+        18.0, ge=0, le=480,
+        description="a household's learnt usual quiet span may delay the warning up to this; 0: never learn",
+    )
     no_usage_clear_l: float = Field(
         3.0, gt=0, le=1000, description="one interval with at least this much use clears an open episode"
     )

@@ -10,6 +10,11 @@ litres' worth), never lengthen it.
 - raise warning at no_usage_warning_h, update to critical at no_usage_critical_h;
   started_at = the start of the quiet span (or the end of the last absence, if later).
 - away: no judgement while a notice covers the reading; an absence that ended restarts the span.
+- habit: a household routinely quiet for long (a night and a working day) is learnt: the longest
+  quiet span that ended in use, below the critical hours, fading over a month. The warning then
+  waits for HABIT_MARGIN times that span, never beyond no_usage_habit_max_h; critical is fixed.
+  DAIAD: this halves the false 12-h warnings of busy homes; an elderly person at home, whose
+  nights are shorter than 12 h, keeps the published 12 h.
 - clear (hysteresis): one interval with at least no_usage_clear_l (a flush, a wash), or small
   uses adding up so that the quiet span falls under the warning hours. A drip of a fraction of
   a litre an hour keeps the episode open: it is not a person. A reset or jump clears nothing
@@ -23,6 +28,8 @@ started_at is the latest kept point since which more than the limit was used: th
 
 from __future__ import annotations
 
+import math
+
 from ingest.wire.alert import Severity
 from rules.episode import AlertChange, EpisodeBook
 from rules.water.emit import clear, hours, iso, raise_, severity_open
@@ -33,6 +40,22 @@ NO_USAGE = "water.no_usage"
 SPIKE = "water.spike"
 DAY_S = 86400.0
 SPIKE_STEP_S = 3600.0  # one kept point an hour: the day's window is 23-24 h, never more
+HABIT_MARGIN = 1.15
+HABIT_FADE_S = 30 * DAY_S
+
+
+def learn_quiet(st: MeterState, span: float, now: float, lim: Limits) -> None:
+    """Remember a quiet span that ended in use, as a fading maximum (see the module docstring)."""
+    if lim.t.no_usage_habit_max_h <= 0 or span >= lim.no_usage_critical_s:
+        return
+    faded = st.usual_quiet * math.exp(-(now - st.quiet_seen) / HABIT_FADE_S) if st.quiet_seen else 0.0
+    st.usual_quiet, st.quiet_seen = max(faded, span), now
+
+
+def warning_after(st: MeterState, lim: Limits) -> float:
+    """Seconds of quiet before a warning: the published hours, or the household's habit if longer."""
+    habit = min(HABIT_MARGIN * st.usual_quiet, lim.t.no_usage_habit_max_h * 3600, lim.no_usage_critical_s)
+    return max(lim.no_usage_warning_s, habit)
 
 
 def fold_away(st: MeterState, now: float) -> bool:
@@ -70,17 +93,21 @@ def no_usage(
     st: MeterState, mid: str, now: float, total: float, dv: float, kind: Kind, lim: Limits,
     book: EpisodeBook, out: list[AlertChange],
 ) -> None:
+    before = max(st.nu[0], st.away_floor)
     popped = quiet_history(st, total, kind, lim, now)
     away_now = fold_away(st, now)
     t = lim.t
     severity = severity_open(book, NO_USAGE, mid)
     start = max(st.nu[0], st.away_floor)
     span = now - start
+    if popped and not away_now:
+        learn_quiet(st, now - before, now, lim)
     if severity is not None:
         if away_now or not t.no_usage_enabled:
             clear(book, out, NO_USAGE, mid, now, f"Resident away: no-usage watch paused at meter {mid}",
                   {"cleared_by": "away" if away_now else "disabled"})
         elif kind == Kind.FLOW and dv >= t.no_usage_clear_l:
+            learn_quiet(st, now - start, now, lim)
             clear(book, out, NO_USAGE, mid, now, f"Water used again at meter {mid} ({dv:.1f} L)",
                   {"cleared_by": "use", "used_l": round(dv, 1)})
             st.nu = [now, total]
@@ -92,7 +119,7 @@ def no_usage(
         elif span >= lim.no_usage_critical_s and severity != "critical":
             _raise_no_usage(st, mid, now, total, start, "critical", lim, book, out)
         return
-    if away_now or not t.no_usage_enabled or t.no_usage_max_l <= 0 or span < lim.no_usage_warning_s:
+    if away_now or not t.no_usage_enabled or t.no_usage_max_l <= 0 or span < warning_after(st, lim):
         return
     level: Severity = "critical" if span >= lim.no_usage_critical_s else "warning"
     _raise_no_usage(st, mid, now, total, start, level, lim, book, out)
@@ -108,7 +135,8 @@ def _raise_no_usage(
     raise_(
         book, out, NO_USAGE, mid, severity, start, now,
         f"No water used for {quiet_h:.1f} h at meter {mid} ({used:.1f} L, under {max_l:g} L) since {iso(start)}",
-        {"quiet_h": quiet_h, "used_l": round(used, 1), "max_l": max_l, "since": iso(start)},
+        {"quiet_h": quiet_h, "used_l": round(used, 1), "max_l": max_l, "since": iso(start),
+         "usual_quiet_h": hours(st.usual_quiet)},
     )
 
 

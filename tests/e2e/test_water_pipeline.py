@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from edge.broker import Mosquitto, free_port
-from edge.config import EdgeConfig, load_edge_config, load_registry
+from edge.config import load_edge_config, load_registry
 from edge.worker import EdgeWorker
 from ingest.config import MqttConfig
-from ingest.mqtt_client import InboundMessage, MqttConnection
+from ingest.mqtt_client import MqttConnection
 from ingest.topics import Topics
 from simulators.water.publish import MqttPublisher
 from simulators.water.runner import outgoing

@@ -60,7 +60,7 @@ def test_no_usage_table(name, series, overrides, expected):
 
 def test_started_at_is_the_start_of_the_quiet_span_and_a_new_episode_gets_a_new_id():
     series = readings([30.0] * 4 + [0.0] * 52 + [5.0] + [0.0] * 52)  # use, 13 h quiet, use, 13 h quiet
-    changes = of_type(feed(rules_with(), series), "water.no_usage")
+    changes = of_type(feed(rules_with(no_usage_habit_max_h=0), series), "water.no_usage")
     assert [c.state for c in changes] == ["active", "cleared", "active"]
     assert changes[0].started_at == at_h(1.0)  # the last reading with use
     assert changes[0].id == changes[1].id
@@ -124,3 +124,43 @@ class TestAway:
         changes = feed(rules, readings([0.0] * 4 * 30, meter="m-9"))
         assert changes == []
         assert rules.meters() == 1
+
+
+class TestHabit:
+    """A household routinely quiet for long is learnt; the critical hours never move."""
+
+    def day(self, quiet_quarters: int) -> list[float]:
+        busy = 96 - quiet_quarters
+        return [0.0] * quiet_quarters + [12.0] * busy  # 12 L every 15 min while busy
+
+    def test_a_home_quiet_13_h_every_day_is_warned_once_not_every_day(self):
+        rules = rules_with()
+        series = readings([12.0] * 8 + self.day(52) * 5)
+        changes = of_type(feed(rules, series), "water.no_usage")
+        assert [c.state for c in changes] == ["active", "cleared"]
+
+    def test_after_learning_a_longer_silence_still_warns_and_24_h_is_always_critical(self):
+        rules = rules_with()
+        series = readings([12.0] * 8 + self.day(52) * 3)
+        feed(rules, series)
+        quiet = then(series, [0.0] * 100)  # 25 h
+        changes = of_type(feed(rules, quiet), "water.no_usage")
+        warned = [c for c in changes if c.severity == "warning"]
+        assert warned and 14.5 < (warned[0].raised_at - warned[0].started_at).total_seconds() / 3600 < 16
+        assert warned[0].evidence["usual_quiet_h"] >= 13.0
+        critical = [c for c in changes if c.severity == "critical"]
+        assert critical and critical[0].evidence["quiet_h"] == 24.0  # an update keeps the first raised_at
+
+    def test_a_home_with_9_h_nights_keeps_the_published_12_h(self):
+        rules = rules_with()
+        series = readings([12.0] * 8 + self.day(36) * 3)
+        feed(rules, series)
+        changes = of_type(feed(rules, then(series, [0.0] * 52)), "water.no_usage")
+        assert changes and (changes[0].raised_at - changes[0].started_at).total_seconds() / 3600 == 12.0
+
+    def test_an_absence_is_not_learnt_as_a_habit(self):
+        rules = rules_with(no_usage_critical_h=24)
+        series = readings([12.0] * 8 + [0.0] * 120 + [12.0] * 8)  # 30 h quiet: an incident, not a habit
+        feed(rules, series)
+        changes = of_type(feed(rules, then(series, [0.0] * 52)), "water.no_usage")
+        assert changes and (changes[0].raised_at - changes[0].started_at).total_seconds() / 3600 == 12.0

@@ -97,3 +97,45 @@ def test_advance_is_cheap_with_many_meters():
     fired = rules.advance(at_h(5))  # all deadlines (3 h after 1 h) pass at once
     assert len(fired) == meters and len({c.subject for c in fired}) == meters
     assert [c.raised_at for c in fired] == sorted(c.raised_at for c in fired)
+
+
+def _habit(days: int, gap_h: float) -> list[Reading]:
+    """An hourly meter that, once a day, stays silent for gap_h hours (it uploads late)."""
+    out, ts, total = [], T0, 1000.0
+    for _day in range(days):
+        for _hour in range(int(24 - gap_h)):
+            out.append(Reading("m-1", ts, total))
+            ts += timedelta(hours=1)
+            total += 3.0
+        ts += timedelta(hours=gap_h - 1)
+    return out
+
+
+def test_a_meter_that_habitually_goes_quiet_for_hours_is_not_called_offline_for_its_habit():
+    rules = rules_with(reporting_interval_min=60)
+    habitual = _habit(days=5, gap_h=5)
+    changes = []
+    for reading in habitual:
+        changes += rules.advance(reading.ts)
+        changes += rules.on_reading(reading).changes
+    offline = [c for c in changes if c.type == "water.meter_offline" and c.state == "active"]
+    # It may be called offline the first day, before the habit is learnt; never after.
+    assert all(c.raised_at < at_h(30) for c in offline), [c.raised_at for c in offline]
+    last = habitual[-1].ts
+    assert rules.advance(last + timedelta(hours=5.5)) == []
+    # A silence well beyond the habit is an outage.
+    late = rules.advance(last + timedelta(hours=7))
+    assert [(c.type, c.severity) for c in late] == [("water.meter_offline", "warning")]
+
+
+def test_a_15min_meter_does_not_learn_an_outage_as_a_habit():
+    rules = rules_with()
+    series = readings([1.0] * 8)
+    feed(rules, series)
+    outage_end = series[-1].ts + timedelta(hours=6)
+    back = rules.on_reading(Reading("m-1", outage_end, series[-1].total_l + 5))
+    assert rules.state_of("m-1") is not None
+    feed(rules, readings([1.0] * 8, start=outage_end, total0=series[-1].total_l + 5)[1:])
+    last = outage_end + timedelta(hours=2)
+    warning = rules.advance(last + timedelta(minutes=50))
+    assert [(c.type, c.severity) for c in warning] == [("water.meter_offline", "warning")], back
