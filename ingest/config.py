@@ -30,6 +30,12 @@ def secret(env_name: str | None) -> str | None:
 
 class MqttConfig(Section):
     url: str = Field("mqtt://127.0.0.1:1883", description="mqtt://host:port or mqtts://host:port")
+    protocol: Literal["5", "3.1.1"] = Field(
+        "5",
+        description='MQTT version: "5" (default) or "3.1.1" for brokers that speak only 3.1.1 (the embedded demo '
+        "broker): persistent session through clean_session=False, no session expiry, no receive maximum, "
+        "user properties on publish dropped",
+    )
     username: str | None = None
     password_env: str | None = Field(None, description="environment variable holding the password")
     topic_prefix: str = Field("grid", pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
@@ -47,6 +53,12 @@ class MqttConfig(Section):
         if parts.scheme not in ("mqtt", "mqtts", "tcp") or not parts.hostname:
             raise ValueError("expected mqtt://host:port or mqtts://host:port")
         return value
+
+    @field_validator("protocol", mode="before")
+    @classmethod
+    def _protocol(cls, value: object) -> object:
+        # YAML reads `protocol: 5` as the integer 5.
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
     @property
     def host(self) -> str:

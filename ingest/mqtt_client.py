@@ -1,4 +1,4 @@
-"""A thin wrapper over paho-mqtt 2.x (MQTT v5) for the edge worker, dispatch and simulators.
+"""A thin wrapper over paho-mqtt 2.x (MQTT v5, or 3.1.1) for the edge worker, dispatch and simulators.
 
 What it adds to paho: a persistent session by default (QoS 1 messages published while the
 worker is away wait for it at the broker), bounded in-flight windows both ways, re-subscribe
@@ -6,6 +6,11 @@ on every connect, start without a broker (paho's loop retries with backoff), one
 per connection transition instead of one per retry, a frozen `InboundMessage`, manual
 acknowledgement that is safe across reconnects, counters, and a user callback that can
 never kill the network loop.
+
+MQTT 3.1.1 (`MqttConfig.protocol = "3.1.1"`, for brokers without v5 such as the embedded demo
+broker): the persistent session is clean_session=False and lasts as long as the broker keeps it
+(no session expiry), the broker's in-flight window to us is its own (no ReceiveMaximum), and
+user properties on publish are dropped. Manual ack works the same.
 
 The network loop is one thread: `on_message` must stay short (hand work to a queue).
 """
@@ -23,7 +28,6 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from ingest.config import MqttConfig, secret
 
@@ -47,7 +51,7 @@ class InboundMessage:
 
 
 class MqttConnection:
-    """One MQTT v5 client with its network thread. Thread-safe: publish and ack from any thread."""
+    """One MQTT client (v5 or 3.1.1) with its network thread. Thread-safe: publish and ack from any thread."""
 
     def __init__(
         self,
@@ -80,11 +84,15 @@ class MqttConnection:
         self.reconnects = 0
         self.connects = 0
         self.callback_errors = 0
+        self.v5 = config.protocol == "5"
+        self._dropped_properties_logged = False
 
         client = paho.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=client_id,
-            protocol=paho.MQTTv5,
+            protocol=paho.MQTTv5 if self.v5 else paho.MQTTv311,
+            # 3.1.1 only: a persistent session is clean_session=False (v5 uses clean_start at connect).
+            clean_session=None if self.v5 else not persistent,
             manual_ack=manual_ack,
         )
         client.reconnect_delay_set(config.reconnect_min_s, config.reconnect_max_s)  # type: ignore[arg-type]
@@ -105,17 +113,20 @@ class MqttConnection:
 
     def start(self) -> MqttConnection:
         """Connect in the background; a broker that is down is retried with backoff, forever."""
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = self.config.session_expiry_s if self.persistent else 0
-        props.ReceiveMaximum = self.config.max_inflight  # the broker keeps at most this many unacked
         self._stopping = False
-        self._client.connect_async(
-            self.config.host,
-            self.config.port,
-            keepalive=self.config.keepalive_s,
-            clean_start=not self.persistent,
-            properties=props,
-        )
+        if self.v5:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = self.config.session_expiry_s if self.persistent else 0
+            props.ReceiveMaximum = self.config.max_inflight  # the broker keeps at most this many unacked
+            self._client.connect_async(
+                self.config.host,
+                self.config.port,
+                keepalive=self.config.keepalive_s,
+                clean_start=not self.persistent,
+                properties=props,
+            )
+        else:
+            self._client.connect_async(self.config.host, self.config.port, keepalive=self.config.keepalive_s)
         self._client.loop_start()
         return self
 
@@ -152,7 +163,7 @@ class MqttConnection:
         if topic not in self.subscriptions:
             self.subscriptions.append(topic)
         if self.connected.is_set():
-            self._client.subscribe([(topic, SubscribeOptions(qos=1))])
+            self._client.subscribe([(topic, 1)])
 
     # --- publish and ack ----------------------------------------------------------------
 
@@ -169,7 +180,11 @@ class MqttConnection:
         False when it was not accepted: the outgoing queue is full, or QoS 0 while disconnected.
         """
         props = None
-        if user_properties:
+        if user_properties and not self.v5:
+            if not self._dropped_properties_logged:
+                self._dropped_properties_logged = True
+                log.debug("MQTT %s: 3.1.1 has no user properties; dropping them on publish", self.client_id)
+        elif user_properties:
             props = Properties(PacketTypes.PUBLISH)
             props.UserProperty = [(str(k), str(v)) for k, v in user_properties.items()]
         info = self._client.publish(topic, payload, qos=qos, retain=retain, properties=props)
@@ -236,7 +251,7 @@ class MqttConnection:
                 self.reconnects += 1
             self.connects += 1
         if self.subscriptions:
-            client.subscribe([(topic, SubscribeOptions(qos=1)) for topic in self.subscriptions])
+            client.subscribe([(topic, 1) for topic in self.subscriptions])
         if self._link != "up":
             self._link = "up"
             log.info(

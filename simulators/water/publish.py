@@ -34,8 +34,8 @@ class MqttPublisher:
     """QoS 1 publisher on a clean session (a simulator has nothing to resume)."""
 
     def __init__(self, url: str, client_id: str | None = None, connect_timeout: float = 10.0,
-                 username: str | None = None, password_env: str | None = None) -> None:
-        config = MqttConfig(url=url, username=username, password_env=password_env)
+                 username: str | None = None, password_env: str | None = None, protocol: str = "5") -> None:
+        config = MqttConfig(url=url, username=username, password_env=password_env, protocol=protocol)
         self.connection = MqttConnection(config, client_id or f"gridwatch-sim-{os.getpid()}", persistent=False)
         self.connection.start()
         if not self.connection.wait_connected(connect_timeout):
