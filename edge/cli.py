@@ -72,16 +72,26 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_edge(args: argparse.Namespace) -> int:
-    from edge.config import load_edge_config, load_registry
-    from edge.worker import EdgeWorker
+def _load(config_loader, path: str | None):
+    """(config, registry), or None after printing every error with its line."""
+    from edge.config import load_registry
 
     try:
-        config = load_edge_config(args.config)
-        registry = load_registry(config.registry)
+        config = config_loader(path)
+        return config, load_registry(config.registry)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
+        return None
+
+
+def cmd_edge(args: argparse.Namespace) -> int:
+    from edge.config import load_edge_config
+    from edge.worker import EdgeWorker
+
+    loaded = _load(load_edge_config, args.config)
+    if loaded is None:
         return 1
+    config, registry = loaded
     worker = EdgeWorker(config, registry)
     worker.start()
     logging.getLogger("gridwatch").info("edge %s running; Ctrl-C stops it", config.edge_id)
@@ -93,15 +103,11 @@ def cmd_edge(args: argparse.Namespace) -> int:
 def cmd_dispatch(args: argparse.Namespace) -> int:
     from dispatch.config import load_dispatch_config
     from dispatch.server import serve
-    from edge.config import load_registry
 
-    try:
-        config = load_dispatch_config(args.config)
-        registry = load_registry(config.registry)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    loaded = _load(load_dispatch_config, args.config)
+    if loaded is None:
         return 1
-    serve(config, registry)
+    serve(*loaded)
     return 0
 
 

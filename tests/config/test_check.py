@@ -136,3 +136,11 @@ def test_missing_file_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFix
 def test_deploy_examples_are_valid(name: str) -> None:
     example = Path(__file__).resolve().parents[2] / "deploy" / "examples" / name
     assert main(["check", str(example)]) == 0
+
+
+@pytest.mark.parametrize("command", ["edge", "dispatch"])
+def test_services_refuse_a_bad_config_with_its_line(tmp_path: Path, command: str,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, "bad.yaml", "state_dir: var\nmqtt:\n  url: ftp://nowhere\n")
+    assert main([command, "--config", str(path)]) == 1
+    assert "bad.yaml:3: mqtt.url" in capsys.readouterr().err
