@@ -12,6 +12,7 @@ from pathlib import Path
 from edge.evaluation.daiad import judge, per_household_month
 from edge.evaluation.replay import episodes, replay
 from edge.evaluation.scoring import score
+from ingest.wire.timestamps import parse_ts
 from rules.water.thresholds import resolve
 from simulators.water.daiad import DEFAULT_PATH, iter_daiad
 from simulators.water.scenario import ScenarioSpec, generate
@@ -29,6 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--days", type=float, default=14.0, help="simulated days (default 14)")
     parser.add_argument("--interval", type=float, choices=[15.0, 60.0], default=15.0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--start", default="2026-01-05T00:00:00Z",
+                        help="first simulated instant (fixed, so that anyone gets the same figures)")
     parser.add_argument("--daiad", type=Path, default=None, help="swm_trialA.csv (default: ../shared)")
     parser.add_argument("--no-daiad", action="store_true", help="skip the DAIAD replay")
     parser.add_argument("--households", type=int, default=None, help="only the first N DAIAD households")
@@ -41,7 +44,7 @@ def _fmt(value: float | None, pattern: str = "{:.2f}") -> str:
 
 def scenario_scores(args: argparse.Namespace) -> dict:
     spec = ScenarioSpec(meters=args.meters, days=args.days, interval_min=args.interval, seed=args.seed,
-                        faults=False)
+                        start=parse_ts(args.start), faults=False)
     scenario = generate(spec)
     profiles = {m.id: m.profile for m in scenario.meters}
     cache: dict = {}
