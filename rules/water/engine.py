@@ -22,7 +22,7 @@ from rules.episode import AlertChange, EpisodeBook
 from rules.water.device import OFFLINE, TAMPER, OfflineWatch, clear_offline, tamper
 from rules.water.emit import clear, iso
 from rules.water.flow import CONTINUOUS_FLOW, TAP_OPEN, continuous_flow, tap_open
-from rules.water.intervals import LEARN_INTERVALS, Kind, Limits, classify, learn_usual_gap, learnt_interval_s
+from rules.water.intervals import LEARN_INTERVALS, Kind, Limits, classify, learn_gap, learnt_interval_s
 from rules.water.state import MeterState
 from rules.water.thresholds import WaterThresholds
 from rules.water.usage import NO_USAGE, SPIKE, no_usage, spike
@@ -99,7 +99,7 @@ class WaterRules:
         book = self._book
         out: list[AlertChange] = []
         clear_offline(st, mid, now, book, out)
-        st.usual_gap = learn_usual_gap(st.usual_gap, dt, learnt_interval_s(st.recent, lim))
+        st.usual_gap = learn_gap(st.usual_gap, dt, self._watermark - prev_ts, learnt_interval_s(st.recent, lim), lim)
         recent = st.recent
         recent.append(dt)
         if len(recent) > LEARN_INTERVALS:

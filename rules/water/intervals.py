@@ -103,10 +103,21 @@ def learnt_interval_s(recent: list[float], lim: Limits) -> float:
     return min(max(median, lim.reporting_s / LEARN_BOUND), lim.reporting_s * LEARN_BOUND)
 
 
-def learn_usual_gap(usual_gap_s: float, dt_s: float, interval_s: float) -> float:
-    """The habitual longest silence after an interval of dt_s: a maximum that fades with time."""
+def learn_gap(usual_gap_s: float, dt_s: float, lag_s: float, interval_s: float, lim: Limits) -> float:
+    """The habitual longest silence after an interval of dt_s that arrived lag_s behind the fleet.
+
+    A fading maximum of two kinds of silence a meter may have by habit:
+    - readings far apart (dt), up to USUAL_GAP_MAX_INTERVALS intervals: longer is an outage;
+    - readings that are complete (dt about one interval) but arrive late, lag_s behind the fleet
+      watermark: a meter that uploads its readings in batches every few hours. Such an upload
+      lag is learnt up to half the critical silence.
+    """
     faded = usual_gap_s * math.exp(-dt_s / USUAL_GAP_FADE_S)
-    return max(faded, dt_s) if dt_s <= USUAL_GAP_MAX_INTERVALS * interval_s else faded
+    if dt_s <= USUAL_GAP_MAX_INTERVALS * interval_s:
+        faded = max(faded, dt_s)
+    if dt_s <= 1.5 * interval_s and dt_s < lag_s <= lim.offline_critical_s / 2:
+        faded = max(faded, lag_s)
+    return faded
 
 
 def offline_dues(last_ts: float, interval_s: float, lim: Limits, usual_gap_s: float = 0.0) -> tuple[float, float]:

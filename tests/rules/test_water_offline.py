@@ -139,3 +139,30 @@ def test_a_15min_meter_does_not_learn_an_outage_as_a_habit():
     last = outage_end + timedelta(hours=2)
     warning = rules.advance(last + timedelta(minutes=50))
     assert [(c.type, c.severity) for c in warning] == [("water.meter_offline", "warning")], back
+
+
+def test_a_meter_uploading_batches_every_few_hours_is_learnt_not_called_offline_each_time():
+    """Meter b sends 10 readings of 15 min at once every 2.5 h; meter a reports live."""
+    rules = rules_with(reporting_interval_min=15)
+    live = readings([1.0] * (4 * 24), meter="a")
+    batched = readings([1.0] * (4 * 24), meter="b")
+    by_time = {r.ts: r for r in live}
+    changes, newest, batch = [], None, []
+    for reading in batched:
+        batch.append(reading)
+        if len(batch) < 10:
+            continue
+        upload = batch[-1].ts  # the batch leaves when its last reading is taken
+        for ts in sorted(t for t in by_time if t <= upload):
+            changes += rules.advance(ts)
+            changes += rules.on_reading(by_time.pop(ts)).changes
+            newest = ts
+        for r in batch:
+            changes += rules.advance(newest)
+            changes += rules.on_reading(r).changes
+        batch = []
+    flaps = [c for c in changes if c.type == "water.meter_offline" and c.state == "active" and c.subject == "b"]
+    assert len(flaps) <= 1, [c.raised_at for c in flaps]  # at most once, while the habit is learnt
+    # and an upload that does not come is still an outage
+    silent = rules.advance(newest + timedelta(hours=4))
+    assert ("b", "warning") in [(c.subject, c.severity) for c in silent]
