@@ -106,6 +106,7 @@ def run_demo(args: argparse.Namespace) -> int:
         registry,
     )
     edge.start()
+    edge.mqtt.wait_subscribed(10)  # a new session gets only what is published after its subscription
     listener = MqttConnection(mqtt, "gridwatch-demo-console", subscriptions=[f"{Topics().prefix}/alerts/#"],
                               on_message=_print_alert, persistent=False)
     listener.start()

@@ -9,11 +9,11 @@ checkpoint, and the outbox ignores a change it already holds.
 from __future__ import annotations
 
 import json
-
-import orjson
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from edge.outbox import Outbox
 from ingest.wire.alert import Alert

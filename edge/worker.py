@@ -267,8 +267,8 @@ class EdgeWorker:
         }
 
     def healthy(self) -> bool:
-        """Connected to the broker and the rules thread alive."""
-        return bool(self._thread and self._thread.is_alive() and self.mqtt.connected.is_set())
+        """Connected and subscribed at the broker, and the rules thread alive."""
+        return bool(self._thread and self._thread.is_alive() and self.mqtt.subscribed.is_set())
 
     def _log_stats(self) -> None:
         log.info("edge stats %s", self.snapshot())

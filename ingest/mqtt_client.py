@@ -72,6 +72,10 @@ class MqttConnection:
         self.persistent = persistent
         self._on_message = on_message
         self.connected = threading.Event()
+        # Set once the broker acknowledged the subscriptions of this connection: only then are
+        # messages on them delivered to a new session.
+        self.subscribed = threading.Event()
+        self._subscribe_mid: int | None = None
 
         self._lock = threading.Lock()
         self._stopping = False
@@ -107,6 +111,7 @@ class MqttConnection:
         client.on_disconnect = self._handle_disconnect
         client.on_message = self._handle_message
         client.on_publish = self._handle_publish
+        client.on_subscribe = self._handle_subscribe
         self._client = client
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -148,6 +153,7 @@ class MqttConnection:
         else:
             log.warning("MQTT %s: network thread did not stop within %.0f s", self.client_id, timeout)
         self.connected.clear()
+        self.subscribed.clear()
 
     def __enter__(self) -> MqttConnection:
         return self.start()
@@ -157,6 +163,10 @@ class MqttConnection:
 
     def wait_connected(self, timeout: float | None = None) -> bool:
         return self.connected.wait(timeout)
+
+    def wait_subscribed(self, timeout: float | None = None) -> bool:
+        """Connected and the broker has acknowledged this connection's subscriptions."""
+        return self.subscribed.wait(timeout)
 
     def add_subscription(self, topic: str) -> None:
         """Subscribe now (when connected) and after every reconnect."""
@@ -251,7 +261,9 @@ class MqttConnection:
                 self.reconnects += 1
             self.connects += 1
         if self.subscriptions:
-            client.subscribe([(topic, 1) for topic in self.subscriptions])
+            _result, self._subscribe_mid = client.subscribe([(topic, 1) for topic in self.subscriptions])
+        else:
+            self.subscribed.set()
         if self._link != "up":
             self._link = "up"
             log.info(
@@ -264,8 +276,17 @@ class MqttConnection:
     def _handle_connect_fail(self, _client: paho.Client, _userdata: Any) -> None:
         self._log_down(f"cannot reach the broker at {self.config.host}:{self.config.port}")
 
+    def _handle_subscribe(self, _client: paho.Client, _userdata: Any, mid: int, reasons: Any, _props: Any) -> None:
+        if mid != self._subscribe_mid:
+            return
+        refused = [r for r in reasons if getattr(r, "is_failure", False)]
+        if refused:
+            log.error("MQTT %s: the broker refused a subscription: %s", self.client_id, refused)
+        self.subscribed.set()
+
     def _handle_disconnect(self, _client: paho.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
         self.connected.clear()
+        self.subscribed.clear()
         if self._stopping:
             if self._link == "up":
                 log.info("MQTT %s disconnected", self.client_id)

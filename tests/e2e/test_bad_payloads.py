@@ -56,11 +56,12 @@ def test_bad_payloads_become_dead_letters_and_the_worker_goes_on(tmp_path: Path,
     listener = MqttConnection(MqttConfig(url=mosquitto.url), "e2e-dl", subscriptions=["grid/deadletter/#"],
                               persistent=False, on_message=lambda m: letters.append(json.loads(m.payload)))
     listener.start()
-    listener.wait_connected(10)
+    assert listener.wait_subscribed(10)
     config = load_edge_config(write_edge_config(tmp_path, mosquitto.url, dispatch.url, registry_path,
                                                 health_listen=None))
     worker = EdgeWorker(config, load_registry(registry_path))
     worker.start()
+    assert worker.mqtt.wait_subscribed(10), "the worker must be subscribed before anything is published"
     sender = MqttConnection(MqttConfig(url=mosquitto.url), "e2e-bad-sender", persistent=False)
     sender.start()
     sender.wait_connected(10)

@@ -60,11 +60,12 @@ def test_scenario_with_transport_faults_reaches_dispatch_once(tmp_path: Path, mo
                               subscriptions=["grid/deadletter/#"], persistent=False,
                               on_message=lambda m: dead_letters.append(json.loads(m.payload)))
     listener.start()
-    listener.wait_connected(10)
+    assert listener.wait_subscribed(10)
     config = load_edge_config(write_edge_config(tmp_path, mosquitto.url, dispatch.url, registry_path,
                                                 health_listen=None))
     worker = EdgeWorker(config, load_registry(registry_path))
     worker.start()
+    assert worker.mqtt.wait_subscribed(10), "the worker must be subscribed before anything is published"
     try:
         publish(mosquitto.url, scenario.messages)
         wait_for(lambda: worker.stats.messages >= len(scenario.messages), 120, "the edge to take every message")

@@ -184,3 +184,22 @@ def test_full_outgoing_queue_refuses_instead_of_growing(mosquitto: Mosquitto) ->
         assert pub.counters()["dropped"] == 6
     finally:
         pub.stop()
+
+
+def test_subscribed_means_the_next_message_is_delivered_and_it_follows_the_broker(mosquitto: Mosquitto) -> None:
+    inbox = Inbox()
+    sub = subscriber(mosquitto, inbox, client_id="sub-ready", persistent=False)
+    with sub, MqttConnection(fast_config(mosquitto.url), "pub-ready", persistent=False) as pub:
+        assert sub.wait_subscribed(10) and pub.wait_connected(10)
+        pub.publish(TOPIC, b"first")  # no probe: subscribed means the broker has the subscription
+        deadline = time.monotonic() + 5
+        while not inbox.messages and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert [m.payload for m in inbox.messages] == [b"first"]
+        mosquitto.stop()
+        deadline = time.monotonic() + 5
+        while sub.subscribed.is_set() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not sub.subscribed.is_set()
+        mosquitto.start()
+        assert sub.wait_subscribed(10)
