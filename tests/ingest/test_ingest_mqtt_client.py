@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from edge.broker import Mosquitto
 from ingest.mqtt_client import InboundMessage, MqttConnection
 from tests.ingest.mqtt_helpers import Inbox, fast_config
@@ -11,10 +13,18 @@ from tests.ingest.mqtt_helpers import Inbox, fast_config
 TOPIC = "grid/water/m-1/reading"
 
 
-def subscriber(broker: Mosquitto, inbox: Inbox, client_id: str = "sub", **kwargs: object) -> MqttConnection:
+def subscriber(broker: Mosquitto, inbox: Inbox, client_id: str = "sub", protocol: str = "5",
+               **kwargs: object) -> MqttConnection:
     return MqttConnection(
-        fast_config(broker.url), client_id, subscriptions=["grid/water/+/reading"], on_message=inbox, **kwargs
+        fast_config(broker.url, protocol=protocol), client_id, subscriptions=["grid/water/+/reading"],
+        on_message=inbox, **kwargs,
     )
+
+
+@pytest.fixture(params=["5", "3.1.1"])
+def protocol(request: pytest.FixtureRequest) -> str:
+    """The session guarantees hold in both protocols the client speaks."""
+    return request.param
 
 
 def ready(sub: MqttConnection, pub: MqttConnection, inbox: Inbox, tag: str = "probe") -> None:
@@ -42,10 +52,10 @@ def test_round_trip_with_user_properties(mosquitto: Mosquitto) -> None:
         assert sub.counters()["received"] >= 2 and pub.counters()["published"] >= 2
 
 
-def test_persistent_session_receives_what_was_published_while_away(mosquitto: Mosquitto) -> None:
+def test_persistent_session_receives_what_was_published_while_away(mosquitto: Mosquitto, protocol: str) -> None:
     inbox = Inbox()
-    pub = MqttConnection(fast_config(mosquitto.url), "pub").start()
-    sub = subscriber(mosquitto, inbox, "edge-worker").start()
+    pub = MqttConnection(fast_config(mosquitto.url, protocol=protocol), "pub").start()
+    sub = subscriber(mosquitto, inbox, "edge-worker", protocol=protocol).start()
     ready(sub, pub, inbox)
     sub.stop()
     inbox.messages.clear()
@@ -55,7 +65,7 @@ def test_persistent_session_receives_what_was_published_while_away(mosquitto: Mo
         assert pub.publish(TOPIC, payload, qos=1)
     assert pub.flush(10), "the broker did not acknowledge the messages"
 
-    back = subscriber(mosquitto, inbox, "edge-worker").start()
+    back = subscriber(mosquitto, inbox, "edge-worker", protocol=protocol).start()
     try:
         wanted = set(sent)
         got = inbox.wait_for(lambda msgs: len({m.payload for m in msgs} & wanted) == len(sent))
@@ -65,16 +75,16 @@ def test_persistent_session_receives_what_was_published_while_away(mosquitto: Mo
         pub.stop()
 
 
-def test_not_persistent_session_misses_what_was_published_while_away(mosquitto: Mosquitto) -> None:
+def test_not_persistent_session_misses_what_was_published_while_away(mosquitto: Mosquitto, protocol: str) -> None:
     inbox = Inbox()
-    with MqttConnection(fast_config(mosquitto.url), "pub") as pub:
-        sub = subscriber(mosquitto, inbox, "viewer", persistent=False).start()
+    with MqttConnection(fast_config(mosquitto.url, protocol=protocol), "pub") as pub:
+        sub = subscriber(mosquitto, inbox, "viewer", protocol=protocol, persistent=False).start()
         ready(sub, pub, inbox)
         sub.stop()
         pub.publish(TOPIC, b"missed")
         assert pub.flush(5)
         inbox.messages.clear()
-        with subscriber(mosquitto, inbox, "viewer", persistent=False) as again:
+        with subscriber(mosquitto, inbox, "viewer", protocol=protocol, persistent=False) as again:
             ready(again, pub, inbox, tag="after")
             assert b"missed" not in inbox.payloads()
 
@@ -112,10 +122,10 @@ def test_start_without_a_broker_connects_when_it_comes(mosquitto: Mosquitto) -> 
         sub.stop()
 
 
-def test_unacked_message_is_redelivered_after_reconnect(mosquitto: Mosquitto) -> None:
+def test_unacked_message_is_redelivered_after_reconnect(mosquitto: Mosquitto, protocol: str) -> None:
     inbox = Inbox()
-    with MqttConnection(fast_config(mosquitto.url), "pub") as pub:
-        sub = subscriber(mosquitto, inbox, "worker", manual_ack=True).start()
+    with MqttConnection(fast_config(mosquitto.url, protocol=protocol), "pub") as pub:
+        sub = subscriber(mosquitto, inbox, "worker", protocol=protocol, manual_ack=True).start()
         ready(sub, pub, inbox)
         for msg in inbox.messages:
             assert sub.ack(msg)
@@ -126,7 +136,7 @@ def test_unacked_message_is_redelivered_after_reconnect(mosquitto: Mosquitto) ->
         sub.stop()  # the PUBACK is queued before the DISCONNECT, so it reaches the broker
         inbox.messages.clear()
 
-        again = subscriber(mosquitto, inbox, "worker", manual_ack=True).start()
+        again = subscriber(mosquitto, inbox, "worker", protocol=protocol, manual_ack=True).start()
         try:
             redelivered = inbox.wait_payload(b"unacked")
             message = next(m for m in redelivered if m.payload == b"unacked")

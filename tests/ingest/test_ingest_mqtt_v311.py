@@ -1,4 +1,8 @@
-"""MqttConnection with protocol "3.1.1" against a real Mosquitto (which speaks v5 and 3.1.1)."""
+"""MqttConnection with protocol "3.1.1" against a real Mosquitto (which speaks v5 and 3.1.1).
+
+The session guarantees (persistence, redelivery of unacknowledged messages) are tested for both
+protocols in test_ingest_mqtt_client.py.
+"""
 
 from __future__ import annotations
 
@@ -56,67 +60,3 @@ def test_round_trip_qos1_drops_user_properties(mosquitto: Mosquitto) -> None:
         assert msg.topic == TOPIC and msg.qos == 1
         assert msg.user_properties == {}  # 3.1.1 has none: dropped, not an error
         assert pub.flush(5) and pub.pending == 0
-
-
-def test_persistent_session_receives_what_was_published_while_away(mosquitto: Mosquitto) -> None:
-    inbox = Inbox()
-    pub = MqttConnection(v311(mosquitto.url), "pub").start()
-    sub = subscriber(mosquitto, inbox, "edge-worker").start()
-    try:
-        ready(sub, pub, inbox)
-        sub.stop()
-        inbox.messages.clear()
-        sent = [f"away-{i}".encode() for i in range(200)]
-        for payload in sent:
-            assert pub.publish(TOPIC, payload, qos=1)
-        assert pub.flush(10), "the broker did not acknowledge the messages"
-
-        sub = subscriber(mosquitto, inbox, "edge-worker").start()
-        wanted = set(sent)
-        got = inbox.wait_for(lambda msgs: len({m.payload for m in msgs} & wanted) == len(sent))
-        assert [m.payload for m in got if m.payload in wanted] == sent  # all, once, in order
-    finally:
-        sub.stop()
-        pub.stop()
-
-
-def test_clean_session_misses_what_was_published_while_away(mosquitto: Mosquitto) -> None:
-    inbox = Inbox()
-    with MqttConnection(v311(mosquitto.url), "pub") as pub:
-        sub = subscriber(mosquitto, inbox, "viewer", persistent=False).start()
-        ready(sub, pub, inbox)
-        sub.stop()
-        pub.publish(TOPIC, b"missed")
-        assert pub.flush(5)
-        inbox.messages.clear()
-        with subscriber(mosquitto, inbox, "viewer", persistent=False) as again:
-            ready(again, pub, inbox, tag="after")
-            assert b"missed" not in inbox.payloads()
-
-
-def test_manual_ack_unacked_message_is_redelivered(mosquitto: Mosquitto) -> None:
-    inbox = Inbox()
-    with MqttConnection(v311(mosquitto.url), "pub") as pub:
-        sub = subscriber(mosquitto, inbox, "worker", manual_ack=True).start()
-        ready(sub, pub, inbox)
-        for msg in inbox.messages:
-            assert sub.ack(msg)
-        pub.publish(TOPIC, b"unacked")
-        pub.publish(TOPIC, b"acked")
-        got = inbox.wait_payload(b"acked")
-        assert sub.ack(next(m for m in got if m.payload == b"acked"))
-        sub.stop()
-        inbox.messages.clear()
-
-        again = subscriber(mosquitto, inbox, "worker", manual_ack=True).start()
-        try:
-            message = next(m for m in inbox.wait_payload(b"unacked") if m.payload == b"unacked")
-            assert message.dup
-            assert again.ack(message)
-            pub.publish(TOPIC, b"marker")
-            got = inbox.wait_payload(b"marker")
-            assert b"acked" not in [m.payload for m in got]
-            for m in got:
-                again.ack(m)
-        finally:
-            again.stop()
