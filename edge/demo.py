@@ -14,6 +14,7 @@ import logging
 import os
 import secrets
 import signal
+import socket
 import tempfile
 import threading
 import time
@@ -60,7 +61,20 @@ def _print_alert(message: InboundMessage) -> None:
         pass
 
 
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: TIME_WAIT is no owner
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def run_demo(args: argparse.Namespace) -> int:
+    if not getattr(args, "verbose", False):
+        # The console shows each alert once; logs say only what went wrong (-v for everything).
+        logging.getLogger().setLevel(logging.WARNING)
     state_dir = args.state_dir or Path(tempfile.mkdtemp(prefix="gridwatch-demo-"))
     state_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("GRIDWATCH_TOKEN", secrets.token_urlsafe(16))
@@ -93,7 +107,7 @@ def run_demo(args: argparse.Namespace) -> int:
     scenario.write(state_dir / "scenario")
     registry = load_registry(state_dir / "scenario" / "registry.yaml")
 
-    port = args.port or free_port()
+    port = args.port if args.port and _port_free(args.port) else free_port()
     dispatch = start_in_thread(
         DispatchConfig(listen=f"127.0.0.1:{port}", state_dir=state_dir / "dispatch", mqtt=mqtt), registry
     )
