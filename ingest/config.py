@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Section(BaseModel):
@@ -86,3 +86,9 @@ class TimeSeriesConfig(Section):
     batch_size: int = Field(5000, ge=1, le=100_000)
     flush_interval_ms: int = Field(1000, ge=10, le=60_000)
     retention_days: float | None = Field(400.0, gt=0, description="sqlite: older points are pruned")
+
+    @model_validator(mode="after")
+    def _influxdb_needs_a_url(self) -> TimeSeriesConfig:
+        if self.kind == "influxdb" and not self.url:
+            raise ValueError("kind influxdb needs url (e.g. http://influxdb:8086)")
+        return self

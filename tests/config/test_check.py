@@ -60,6 +60,7 @@ def test_good_edge_config_and_registry_pass(tmp_path: Path, capsys: pytest.Captu
          ["edge.yaml:3: mqtt.keepalive_s", "edge.yaml:4: mqtt.prot"]),
         ("edge_id: e1\ndispatch:\n  timeout_s: -1\n", ["edge.yaml:3: dispatch.timeout_s"]),
         ("edge_id: 'bad id'\n", ["edge.yaml:1: edge_id"]),
+        ("timeseries:\n  kind: influxdb\n", ["edge.yaml:2: timeseries", "needs url"]),
         ("water:\n  profiles:\n    elderly_alone: {no_usage_warning_h: -3}\n",
          ["edge.yaml:3: water.profiles", "elderly_alone.no_usage_warning_h"]),
         ("edge_id: [unclosed\n", ["edge.yaml:2: not valid YAML"]),
