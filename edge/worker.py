@@ -31,6 +31,7 @@ from ingest.timeseries import build_writer
 from ingest.topics import Topics
 from ingest.wire.alert import Alert
 from ingest.wire.timestamps import parse_ts
+from ingest.wire.water import Reading
 from rules.episode import AlertChange
 from rules.water import WaterRules
 from rules.water.thresholds import WaterThresholds
@@ -180,11 +181,11 @@ class EdgeWorker:
             self.deadletters.reject(message.topic, f"internal error: {type(exc).__name__}", message.payload, now)
         return []
 
-    def _on_readings(self, topic: str, payload: bytes, readings: list, wall: float,
+    def _on_readings(self, topic: str, payload: bytes, readings: list[Reading], wall: float,
                      now: datetime) -> list[AlertChange]:
         changes: list[AlertChange] = []
         max_late = self.config.ingest.max_lateness_h * 3600
-        kept = []
+        kept: list[Reading] = []
         for reading in readings:
             lateness = self.watermark.lateness_of(reading.ts)
             if lateness is not None and lateness.total_seconds() > max_late:
