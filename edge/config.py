@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,24 @@ class WaterRulesConfig(Section):
 
     def thresholds(self, profile: str, meter_overrides: dict[str, Any] | None) -> WaterThresholds:
         return resolve(profile, self.profiles.get(profile), meter_overrides)
+
+    def thresholds_for(self, registry: Registry) -> Callable[[str], WaterThresholds]:
+        """meter id -> its thresholds (profile, then registry overrides), resolved once per meter.
+
+        A meter missing from the registry is watched as if its resident lived alone: safer to ask.
+        """
+        cache: dict[str, WaterThresholds] = {}
+
+        def lookup(meter_id: str) -> WaterThresholds:
+            found = cache.get(meter_id)
+            if found is None:
+                meter = registry.meter(meter_id)
+                found = self.thresholds(meter.profile if meter else "elderly_alone",
+                                        meter.thresholds if meter else None)
+                cache[meter_id] = found
+            return found
+
+        return lookup
 
 
 class EdgeConfig(Section):

@@ -34,7 +34,6 @@ from ingest.wire.timestamps import parse_ts
 from ingest.wire.water import Reading
 from rules.episode import AlertChange
 from rules.water import WaterRules
-from rules.water.thresholds import WaterThresholds
 from rules.watermark import Watermark
 
 log = logging.getLogger(__name__)
@@ -61,7 +60,6 @@ class EdgeWorker:
         self.topics = Topics(config.mqtt.topic_prefix)
         self.stats = WorkerStats()
         self.earliest = parse_ts(config.ingest.earliest_ts)
-        self._thresholds: dict[str, WaterThresholds] = {}
         self._unknown_meters: set[str] = set()
         self._queue: queue.Queue[InboundMessage] = queue.Queue(maxsize=max(2 * config.mqtt.max_inflight, 1000))
         self._stop = threading.Event()
@@ -70,7 +68,7 @@ class EdgeWorker:
 
         config.state_dir.mkdir(parents=True, exist_ok=True)
         self.store = EdgeStore(config.state_dir / "edge.sqlite")
-        self.rules = WaterRules(self._thresholds_for)
+        self.rules = WaterRules(config.water.thresholds_for(registry))
         self.watermark = Watermark(config.water.allowed_lateness_s, config.water.idle_advance_s)
         self.mqtt = MqttConnection(
             config.mqtt,
@@ -237,16 +235,6 @@ class EdgeWorker:
     def _to_alert(self, change: AlertChange) -> Alert:
         building, grid = self.registry.place_of_meter(change.subject)
         return change.to_alert(self.config.edge_id, building, grid)
-
-    def _thresholds_for(self, meter_id: str) -> WaterThresholds:
-        cached = self._thresholds.get(meter_id)
-        if cached is None:
-            meter = self.registry.meter(meter_id)
-            # An unregistered meter is watched as if its resident lived alone: safer to ask.
-            profile = meter.profile if meter else "elderly_alone"
-            cached = self.config.water.thresholds(profile, meter.thresholds if meter else None)
-            self._thresholds[meter_id] = cached
-        return cached
 
     # ---- observability --------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:

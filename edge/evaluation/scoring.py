@@ -6,9 +6,9 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
 
 from edge.evaluation.replay import Episode
+from simulators.water.model import TruthEvent
 
 # After an event ends the rule still sees it at the next reading(s): allow that long.
 GRACE = timedelta(hours=2)
@@ -16,14 +16,6 @@ GRACE = timedelta(hours=2)
 # fall starts at the last use before the fall).
 LEAD = timedelta(hours=12)
 
-
-class Truth(Protocol):
-    kind: str
-    meter: str
-    start: datetime
-    end: datetime
-    expect: tuple[str, ...]
-    tolerate: tuple[str, ...]
 
 
 @dataclass
@@ -57,13 +49,13 @@ class TypeScore:
         return statistics.quantiles(self.delays_h, n=100, method="inclusive")[int(q * 100) - 1]
 
 
-def _window(event: Truth) -> tuple[datetime, datetime]:
+def _window(event: TruthEvent) -> tuple[datetime, datetime]:
     return event.start - LEAD, event.end + GRACE
 
 
-def score(episodes: Sequence[Episode], truth: Sequence[Truth], types: Sequence[str]) -> dict[str, TypeScore]:
+def score(episodes: Sequence[Episode], truth: Sequence[TruthEvent], types: Sequence[str]) -> dict[str, TypeScore]:
     scores = {t: TypeScore(t) for t in types}
-    by_meter: dict[str, list[Truth]] = {}
+    by_meter: dict[str, list[TruthEvent]] = {}
     for event in truth:
         by_meter.setdefault(event.meter, []).append(event)
         for alert_type in event.expect:

@@ -19,10 +19,12 @@ import yaml
 from dispatch.config import DispatchConfig
 from dispatch.server import ServerHandle, start_in_thread
 from edge.broker import free_port
-from edge.config import load_registry
+from edge.config import WaterRulesConfig, load_edge_config, load_registry
 from edge.evaluation.replay import replay
+from edge.worker import EdgeWorker
+from ingest.config import MqttConfig
+from ingest.mqtt_client import MqttConnection
 from rules.episode import AlertChange
-from rules.water.thresholds import resolve
 
 EDGE_TOKEN = "edge-token-e2e"
 OPERATOR_TOKEN = "operator-token-e2e"
@@ -82,13 +84,7 @@ def assert_none_twice(changes: list[dict]) -> None:
 
 def reference_changes(readings, registry_path: Path, away=()) -> list[AlertChange]:
     """What an edge that never stopped computes on the same clean readings."""
-    registry = load_registry(registry_path)
-
-    def thresholds_for(meter_id: str):
-        meter = registry.meter(meter_id)
-        return resolve(meter.profile if meter else "elderly_alone", meter.thresholds if meter else None)
-
-    return replay(readings, thresholds_for, away)
+    return replay(readings, WaterRulesConfig().thresholds_for(load_registry(registry_path)), away)
 
 
 def write_edge_config(folder: Path, broker_url: str, dispatch_url: str, registry: Path, **extra) -> Path:
@@ -158,13 +154,7 @@ def reference_from_messages(messages, registry_path: Path) -> list[AlertChange]:
     from ingest.decode import Rejected, decode_away, decode_readings
     from rules.water import WaterRules
 
-    registry = load_registry(registry_path)
-
-    def thresholds_for(meter_id: str):
-        meter = registry.meter(meter_id)
-        return resolve(meter.profile if meter else "elderly_alone", meter.thresholds if meter else None)
-
-    rules = WaterRules(thresholds_for)
+    rules = WaterRules(WaterRulesConfig().thresholds_for(load_registry(registry_path)))
     now = datetime.now(UTC)
     earliest = datetime(2000, 1, 1, tzinfo=UTC)
     changes: list[AlertChange] = []
@@ -183,3 +173,23 @@ def reference_from_messages(messages, registry_path: Path) -> list[AlertChange]:
             changes += rules.on_reading(reading).changes
             newest = reading.ts if newest is None or reading.ts > newest else newest
     return changes
+
+
+def deadletter_listener(broker_url: str, letters: list[dict]) -> MqttConnection:
+    """Collects what an edge publishes on the dead-letter topic; subscribed when returned."""
+    listener = MqttConnection(MqttConfig(url=broker_url), f"e2e-deadletters-{free_port()}",
+                              subscriptions=["grid/deadletter/#"], persistent=False,
+                              on_message=lambda m: letters.append(json.loads(m.payload)))
+    listener.start()
+    assert listener.wait_subscribed(10)
+    return listener
+
+
+def start_worker(folder: Path, broker_url: str, dispatch: Dispatch, registry_path: Path) -> EdgeWorker:
+    """An edge worker in this process, subscribed before anything is published."""
+    config = load_edge_config(write_edge_config(folder, broker_url, dispatch.url, registry_path,
+                                                health_listen=None))
+    worker = EdgeWorker(config, load_registry(registry_path))
+    worker.start()
+    assert worker.mqtt.wait_subscribed(10), "the worker must be subscribed before anything is published"
+    return worker

@@ -9,11 +9,9 @@ from pathlib import Path
 import pytest
 
 from edge.broker import Mosquitto, free_port
-from edge.config import load_edge_config, load_registry
-from edge.worker import EdgeWorker
 from ingest.config import MqttConfig
 from ingest.mqtt_client import MqttConnection
-from tests.e2e.harness import TOKENS, Dispatch, wait_for, write_edge_config
+from tests.e2e.harness import TOKENS, Dispatch, deadletter_listener, start_worker, wait_for
 
 REGISTRY = """\
 grids: [{id: g1, workers: [w1]}]
@@ -53,15 +51,8 @@ def test_bad_payloads_become_dead_letters_and_the_worker_goes_on(tmp_path: Path,
     registry_path.write_text(REGISTRY)
     dispatch = Dispatch(tmp_path / "dispatch", registry_path, free_port()).start()
     letters: list[dict] = []
-    listener = MqttConnection(MqttConfig(url=mosquitto.url), "e2e-dl", subscriptions=["grid/deadletter/#"],
-                              persistent=False, on_message=lambda m: letters.append(json.loads(m.payload)))
-    listener.start()
-    assert listener.wait_subscribed(10)
-    config = load_edge_config(write_edge_config(tmp_path, mosquitto.url, dispatch.url, registry_path,
-                                                health_listen=None))
-    worker = EdgeWorker(config, load_registry(registry_path))
-    worker.start()
-    assert worker.mqtt.wait_subscribed(10), "the worker must be subscribed before anything is published"
+    listener = deadletter_listener(mosquitto.url, letters)
+    worker = start_worker(tmp_path, mosquitto.url, dispatch, registry_path)
     sender = MqttConnection(MqttConfig(url=mosquitto.url), "e2e-bad-sender", persistent=False)
     sender.start()
     sender.wait_connected(10)

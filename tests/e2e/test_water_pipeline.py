@@ -3,7 +3,6 @@ Mosquitto, an edge worker raises alerts, a real dispatch endpoint stores them.""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from pathlib import Path
@@ -11,10 +10,7 @@ from pathlib import Path
 import pytest
 
 from edge.broker import Mosquitto, free_port
-from edge.config import load_edge_config, load_registry
-from edge.worker import EdgeWorker
-from ingest.config import MqttConfig
-from ingest.mqtt_client import MqttConnection
+from edge.config import load_registry
 from ingest.topics import Topics
 from simulators.water.publish import MqttPublisher
 from simulators.water.runner import outgoing
@@ -25,8 +21,10 @@ from tests.e2e.harness import (
     EdgeProcess,
     assert_none_twice,
     change_identity,
+    deadletter_listener,
     reference_changes,
     reference_from_messages,
+    start_worker,
     wait_for,
     write_edge_config,
 )
@@ -56,16 +54,8 @@ def test_scenario_with_transport_faults_reaches_dispatch_once(tmp_path: Path, mo
     dispatch = Dispatch(tmp_path / "dispatch", registry_path, free_port()).start()
 
     dead_letters: list[dict] = []
-    listener = MqttConnection(MqttConfig(url=mosquitto.url), "e2e-deadletters",
-                              subscriptions=["grid/deadletter/#"], persistent=False,
-                              on_message=lambda m: dead_letters.append(json.loads(m.payload)))
-    listener.start()
-    assert listener.wait_subscribed(10)
-    config = load_edge_config(write_edge_config(tmp_path, mosquitto.url, dispatch.url, registry_path,
-                                                health_listen=None))
-    worker = EdgeWorker(config, load_registry(registry_path))
-    worker.start()
-    assert worker.mqtt.wait_subscribed(10), "the worker must be subscribed before anything is published"
+    listener = deadletter_listener(mosquitto.url, dead_letters)
+    worker = start_worker(tmp_path, mosquitto.url, dispatch, registry_path)
     try:
         publish(mosquitto.url, scenario.messages)
         wait_for(lambda: worker.stats.messages >= len(scenario.messages), 120, "the edge to take every message")
