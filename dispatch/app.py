@@ -1,17 +1,25 @@
-"""The app factory: one place wires the store, auth and the routers."""
+"""The app factory: one place wires the store, the dispatch loop, its timers, the feed, the
+pushes to phones, auth and the routers."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from dispatch.api import alerts, health
+from dispatch.api import alerts, feed, health, page, session, stats
 from dispatch.auth import Authenticator
 from dispatch.config import DispatchConfig
+from dispatch.feed import FeedHub
+from dispatch.push.pusher import Pusher
+from dispatch.scheduler import SlaScheduler
+from dispatch.service import DispatchService
 from dispatch.store import AlertStore
 from ingest.registry import Registry
+
+log = logging.getLogger(__name__)
 
 STORE_FILE = "dispatch.sqlite"
 
@@ -21,18 +29,41 @@ def create_app(config: DispatchConfig, registry: Registry) -> FastAPI:
     configured and auth.allow_no_auth is not set."""
     auth = Authenticator(config.auth, registry)  # first: refuse before touching the disk
     store = AlertStore(config.state_dir / STORE_FILE)
+    service = DispatchService(store, registry, config.sla, config.timezone)
+    scheduler = SlaScheduler(service)
+    hub = FeedHub(store)
+    pusher = None
+    if config.push.enabled:
+        pusher = Pusher(store, registry, config.push, config.mqtt, config.state_dir,
+                        config.mqtt.topic_prefix if config.mqtt else "grid")
+    elif config.mqtt is None:
+        log.info("push disabled")
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        store.close()
+        await hub.start()
+        scheduler.start()
+        if pusher is not None:
+            pusher.start()
+        try:
+            yield
+        finally:
+            if pusher is not None:
+                pusher.stop()
+            scheduler.stop()
+            await hub.stop()
+            store.close()
 
-    app = FastAPI(title="gridwatch dispatch", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title="gridwatch dispatch", version="0.2.0", lifespan=lifespan)
     app.state.config = config
     app.state.registry = registry
     app.state.auth = auth
     app.state.store = store
+    app.state.service = service
+    app.state.scheduler = scheduler
+    app.state.feed = hub
+    app.state.pusher = pusher
     app.state.counters = {"received": 0, "stored": 0, "duplicates": 0, "invalid": 0}
-    app.include_router(health.router)
-    app.include_router(alerts.router)
+    for module in (health, alerts, session, stats, feed, page):
+        app.include_router(module.router)
     return app

@@ -88,15 +88,23 @@ class Authenticator:
 
 _bearer = HTTPBearer(auto_error=False)
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+# The command-center page authenticates with this cookie (EventSource cannot send headers);
+# set by POST /api/v1/session, HttpOnly and SameSite=Strict.
+COOKIE = "gridwatch_token"
 
 
 def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
+def presented_token(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str | None:
+    """The Bearer header, else the page's cookie."""
+    return credentials.credentials if credentials else request.cookies.get(COOKIE)
+
+
 def _principal(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal | None:
     auth: Authenticator = request.app.state.auth
-    return auth.identify(credentials.credentials if credentials else None)
+    return auth.identify(presented_token(request, credentials))
 
 
 def require_edge(request: Request, credentials: Credentials) -> Principal:
@@ -113,13 +121,14 @@ def require_edge(request: Request, credentials: Credentials) -> Principal:
 
 
 def require_reader(request: Request, credentials: Credentials) -> Principal:
-    """Reading alerts: the operator (all) or a grid worker (own grids)."""
+    """Reading alerts and taking part in the loop: the operator (all) or a grid worker (own grids)."""
     auth: Authenticator = request.app.state.auth
     principal = _principal(request, credentials)
+    presented = presented_token(request, credentials) is not None
     if principal is None:
-        if auth.allow_no_auth and auth.operator_token is None and credentials is None:
+        if auth.allow_no_auth and auth.operator_token is None and not presented:
             return Principal("anonymous")  # development: open reads
-        raise _unauthorized("missing or invalid token" if credentials else "missing bearer token")
+        raise _unauthorized("missing or invalid token" if presented else "missing bearer token")
     if principal.role not in ("operator", "worker", "anonymous"):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this token may not read alerts")
     return principal

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from pydantic import Field, ValidationInfo, field_validator
 
+from dispatch.push.config import PushConfig
+from dispatch.sla import SlaConfig
 from ingest.config import MqttConfig, Section
 from ingest.yamlconf import validate_file
 
@@ -26,6 +28,20 @@ class DispatchConfig(Section):
     state_dir: Path = Path("var/dispatch")
     mqtt: MqttConfig | None = None
     auth: AuthConfig = AuthConfig()
+    timezone: str = Field("Asia/Shanghai", description="IANA zone of the duty rosters and of today's figures")
+    sla: SlaConfig = SlaConfig()
+    push: PushConfig = PushConfig()
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Asia/Shanghai)") from exc
+        return value
 
     @field_validator("registry", "state_dir")
     @classmethod

@@ -1,53 +1,16 @@
-"""Response bodies of the dispatch HTTP API (the alert itself is ingest.wire.alert.Alert).
-
-An alert as dispatch shows it is the alert JSON plus a `dispatch` object, the same shape
-that goes to a worker's phone (`grid/workers/{id}/notify`).
+"""Response bodies of the dispatch HTTP API. The alert, its `dispatch` object, the
+transition and the lifecycle body are wire formats: ingest.wire.alert and ingest.wire.dispatch.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from pydantic import BaseModel
 
-from pydantic import BaseModel, ConfigDict
-
-from dispatch.store import StoredAlert, StoredChange
+from dispatch.store import StoredChange
+from dispatch.store_rows import at
 from ingest.wire.alert import Alert
+from ingest.wire.dispatch import AlertView, Transition
 from ingest.wire.water import Timestamp
-
-
-def _at(epoch_s: float) -> datetime:
-    return datetime.fromtimestamp(epoch_s, tz=UTC)
-
-
-class DispatchInfo(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    state: str  # the dispatch lifecycle: new, then dispatched, accepted, on_site, resolved, rated
-    queue: str  # the grid id, or "unassigned"
-    first_change_at: Timestamp  # when dispatch received the first / latest change (wall clock)
-    last_change_at: Timestamp
-    changes: int  # changes received, including stale ones kept only in the history
-    has_snapshot: bool
-
-
-class AlertView(Alert):
-    dispatch: DispatchInfo
-
-    @classmethod
-    def of(cls, stored: StoredAlert, *, with_snapshot: bool) -> AlertView:
-        alert = stored.alert
-        info = DispatchInfo(
-            state=stored.dispatch_state,
-            queue=stored.queue,
-            first_change_at=_at(stored.first_change_at),
-            last_change_at=_at(stored.last_change_at),
-            changes=stored.changes,
-            has_snapshot=alert.snapshot_jpeg_b64 is not None,
-        )
-        fields = alert.model_dump(mode="json")
-        if not with_snapshot:
-            fields["snapshot_jpeg_b64"] = None  # lists stay small; the detail carries it
-        return cls(**fields, dispatch=info)
 
 
 class AlertList(BaseModel):
@@ -63,12 +26,13 @@ class ChangeView(BaseModel):
 
     @classmethod
     def of(cls, change: StoredChange) -> ChangeView:
-        return cls(change_id=change.change_id, received_at=_at(change.received_at), applied=change.applied,
+        return cls(change_id=change.change_id, received_at=at(change.received_at), applied=change.applied,
                    alert=change.alert)
 
 
 class AlertDetail(AlertView):
-    history: list[ChangeView]
+    history: list[ChangeView]  # every edge change received
+    transitions: list[Transition]  # the loop's steps: the audit trail
 
 
 class PostResult(BaseModel):
@@ -80,3 +44,21 @@ class PostResult(BaseModel):
 
 class Health(BaseModel):
     status: str
+
+
+class TodayFigures(BaseModel):
+    """Today's figures of the command center, in dispatch's time zone, over the caller's grids."""
+
+    date: str
+    timezone: str
+    received: int  # alerts first received today
+    dispatched: int  # given to a worker today
+    accepted: int
+    resolved: int
+    rated: int
+    completion_rate: float | None  # of the alerts dispatched today, the share resolved
+    response_s_p50: float | None  # dispatch → accept, alerts accepted today
+    response_s_p90: float | None
+    resolve_s_p50: float | None  # dispatch → resolve, alerts resolved today
+    overdue: int  # open alerts past a deadline now
+    active_by_grid: dict[str, dict[str, int]]  # open alerts: queue → severity → count

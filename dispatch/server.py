@@ -15,10 +15,21 @@ from dispatch.config import DispatchConfig
 from ingest.registry import Registry
 
 
+class _Server(uvicorn.Server):
+    """Ends the feed's streams first: they never finish on their own, and uvicorn waits for
+    open responses (forever under uvicorn.run) before the lifespan shutdown."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        feed = getattr(getattr(self.config.app, "state", None), "feed", None)
+        if feed is not None:
+            await feed.stop()  # idempotent; the lifespan's call later does nothing
+        await super().shutdown(sockets)
+
+
 def serve(config: DispatchConfig, registry: Registry, *, log_level: str = "info") -> None:
     """Run until interrupted (SIGINT/SIGTERM)."""
     app = create_app(config, registry)
-    uvicorn.run(app, host=config.host, port=config.port, log_level=log_level, proxy_headers=False)
+    _Server(uvicorn.Config(app, host=config.host, port=config.port, log_level=log_level, proxy_headers=False)).run()
 
 
 @dataclass
@@ -56,7 +67,7 @@ def start_app_in_thread(app: FastAPI, host: str = "127.0.0.1", port: int = 0, *,
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))  # bound here, so the port is known and no other process can take it
     sock.set_inheritable(True)
-    server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, lifespan="on", timeout_graceful_shutdown=2))
+    server = _Server(uvicorn.Config(app, log_level=log_level, lifespan="on", timeout_graceful_shutdown=2))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"uvicorn-{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout_s

@@ -1,25 +1,40 @@
-"""The dispatch alert store: append-only history of changes and the current view per alert.
+"""The dispatch store: every edge change, each alert's current view and place in the loop,
+the audit trail, the durable SLA timers and the event log that feeds screens and phones.
 
-SQLite in WAL mode with synchronous=FULL: `put` returns only after the change is
-committed durably, so the endpoint's 2xx is a promise. A change that is older than the
-one in the current view (lower revision, or a stale 'active' after 'cleared') is kept in
-the history but does not roll the view back. Alerts without a grid go to the
-`unassigned` queue.
+SQLite in WAL mode with synchronous=FULL. Every write goes through one `write()`
+transaction, so an edge change, the dispatch it causes, its timers and its feed event are
+committed together or not at all, and the endpoint's 2xx is a promise. Listeners are told
+the newest event seq after each commit (the feed hub and the pusher wake on it).
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Collection
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from dispatch.sla import Timer
+from dispatch.store_rows import (
+    ALERT_COLUMNS,
+    DISPATCH_COLUMNS,
+    PutResult,
+    StoredAlert,
+    StoredChange,
+    stored_alert,
+    supersedes,
+)
+from dispatch.store_tx import Tx
 from ingest.wire.alert import Alert
+from ingest.wire.dispatch import FeedEvent, Transition
 
-UNASSIGNED = "unassigned"
+log = logging.getLogger(__name__)
+
 BUSY_TIMEOUT_MS = 10_000
+__all__ = ["AlertStore", "PutResult", "StoredAlert", "StoredChange", "Tx", "supersedes"]
 
 _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS alert_changes (
@@ -52,49 +67,31 @@ _SCHEMA = [
     )""",
     "CREATE INDEX IF NOT EXISTS alerts_by_queue ON alerts(queue, last_change_id)",
     "CREATE INDEX IF NOT EXISTS alerts_by_recency ON alerts(last_change_id)",
+    """CREATE TABLE IF NOT EXISTS transitions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        alert_id TEXT NOT NULL,
+        at REAL NOT NULL,
+        body TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS transitions_by_alert ON transitions(alert_id, id)",
+    """CREATE TABLE IF NOT EXISTS events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        alert_id TEXT NOT NULL,
+        queue TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        at REAL NOT NULL,
+        body TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS events_by_queue ON events(queue, seq)",
+    """CREATE TABLE IF NOT EXISTS timers (
+        alert_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        level INTEGER NOT NULL,
+        due_at REAL NOT NULL,
+        PRIMARY KEY (alert_id, kind, level)
+    )""",
+    "CREATE INDEX IF NOT EXISTS timers_by_due ON timers(due_at)",
 ]
-
-
-def queue_of(alert: Alert) -> str:
-    return alert.grid or UNASSIGNED
-
-
-def supersedes(current_state: str, current_revision: int | None, incoming: Alert) -> bool:
-    """Whether `incoming` may replace the current view (pure; the history keeps every change).
-
-    Revisions decide when both sides have one; otherwise, or on a tie, only a stale
-    'active' arriving after 'cleared' is held back.
-    """
-    if current_revision is not None and incoming.revision is not None and incoming.revision != current_revision:
-        return incoming.revision > current_revision
-    return not (current_state == "cleared" and incoming.state == "active")
-
-
-@dataclass(frozen=True, slots=True)
-class PutResult:
-    stored: bool  # a new change was written to the history
-    duplicate: bool  # the same change was already there
-    applied: bool  # the current view moved to this change
-    change_id: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class StoredAlert:
-    alert: Alert  # the change the current view shows
-    queue: str
-    dispatch_state: str
-    first_change_at: float
-    last_change_at: float
-    last_change_id: int
-    changes: int
-
-
-@dataclass(frozen=True, slots=True)
-class StoredChange:
-    change_id: int
-    received_at: float
-    applied: bool
-    alert: Alert
 
 
 class AlertStore:
@@ -103,57 +100,74 @@ class AlertStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._listeners: list[Callable[[int], None]] = []
         self._conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False,
                                      isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        with self._lock, self._transaction():
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
             for statement in _SCHEMA:
                 self._conn.execute(statement)
+            self._migrate()
+            self._conn.execute("COMMIT")
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._conn)
+    def _migrate(self) -> None:
+        """A store written before the dispatch loop existed gains its columns."""
+        have = {row[1] for row in self._conn.execute("PRAGMA table_info(alerts)")}
+        for name, sql_type in DISPATCH_COLUMNS:
+            if name not in have:
+                self._conn.execute(f"ALTER TABLE alerts ADD COLUMN {name} {sql_type}")
 
-    def put(self, alert: Alert, received_at: float | None = None) -> PutResult:
-        """Store one change durably; idempotent on the change key."""
+    # -- writing --------------------------------------------------------------------------
+
+    @contextmanager
+    def write(self) -> Iterator[Tx]:
+        """One durable transaction; listeners hear of its events after the commit."""
+        with self._lock:
+            tx = Tx(self._conn)
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield tx
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+            newest = tx.newest_seq
+        if newest:
+            self._tell(newest)
+
+    def put(self, alert: Alert, received_at: float | None = None, *, queue: str | None = None) -> PutResult:
+        """Store one edge change (idempotent on its content) and its feed event; no routing
+        (dispatch.service does that inside the same kind of transaction)."""
         now = time.time() if received_at is None else received_at
-        payload = alert.to_json()
-        with self._lock, self._transaction():
-            cursor = self._conn.execute(
-                "INSERT OR IGNORE INTO alert_changes(alert_id, change_key, state, severity, revision, received_at,"
-                " applied, payload) VALUES (?, ?, ?, ?, ?, ?, 0, ?)",
-                (alert.id, alert.change_key(), alert.state, alert.severity, alert.revision, now, payload),
-            )
-            if cursor.rowcount == 0:
-                return PutResult(stored=False, duplicate=True, applied=False, change_id=None)
-            change_id = cursor.lastrowid
-            current = self._conn.execute("SELECT state, revision FROM alerts WHERE id = ?", (alert.id,)).fetchone()
-            if current is None:
-                self._conn.execute(
-                    "INSERT INTO alerts(id, type, subject, building, queue, state, severity, revision,"
-                    " first_change_at, last_change_at, last_change_id, changes, payload)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
-                    (alert.id, alert.type, alert.subject, alert.building, queue_of(alert), alert.state,
-                     alert.severity, alert.revision, now, now, change_id, payload),
-                )
-                applied = True
-            else:
-                applied = supersedes(current[0], current[1], alert)
-                if applied:
-                    self._conn.execute(
-                        "UPDATE alerts SET type = ?, subject = ?, building = ?, queue = ?, state = ?, severity = ?,"
-                        " revision = ?, last_change_at = ?, last_change_id = ?, changes = changes + 1, payload = ?"
-                        " WHERE id = ?",
-                        (alert.type, alert.subject, alert.building, queue_of(alert), alert.state, alert.severity,
-                         alert.revision, now, change_id, payload, alert.id),
-                    )
-                else:
-                    self._conn.execute("UPDATE alerts SET changes = changes + 1 WHERE id = ?", (alert.id,))
-            if applied:
-                self._conn.execute("UPDATE alert_changes SET applied = 1 WHERE id = ?", (change_id,))
-        return PutResult(stored=True, duplicate=False, applied=applied, change_id=change_id)
+        with self.write() as tx:
+            result = tx.put_change(alert, now, queue or alert.grid or "unassigned")
+            if result.stored:
+                tx.add_event("change", alert.id, now)
+        return result
+
+    # -- listeners ------------------------------------------------------------------------
+
+    def add_listener(self, callback: Callable[[int], None]) -> None:
+        with self._lock:
+            self._listeners.append(callback)
+
+    def remove_listener(self, callback: Callable[[int], None]) -> None:
+        with self._lock:
+            if callback in self._listeners:
+                self._listeners.remove(callback)
+
+    def _tell(self, seq: int) -> None:
+        for callback in list(self._listeners):
+            try:
+                callback(seq)
+            except Exception:  # a listener's bug must not fail a committed write
+                log.exception("store listener failed")
+
+    # -- reading --------------------------------------------------------------------------
 
     def query(
         self,
@@ -162,41 +176,36 @@ class AlertStore:
         queue: str | None = None,
         state: str | None = None,
         alert_type: str | None = None,
+        dispatch_states: Collection[str] | None = None,
         limit: int = 100,
     ) -> list[StoredAlert]:
         """Current views, newest change first. `queues` restricts (a worker's grids); `queue`
         filters (a grid id or 'unassigned')."""
         where: list[str] = []
         params: list[object] = []
-        if queues is not None:
-            if not queues:
-                return []
-            where.append(f"queue IN ({', '.join('?' * len(queues))})")
-            params += sorted(queues)
+        for column, allowed in (("queue", queues), ("dispatch_state", dispatch_states)):
+            if allowed is not None:
+                if not allowed:
+                    return []
+                where.append(f"{column} IN ({', '.join('?' * len(allowed))})")
+                params += sorted(allowed)
         for column, value in (("queue", queue), ("state", state), ("type", alert_type)):
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
-        sql = (
-            "SELECT payload, queue, dispatch_state, first_change_at, last_change_at, last_change_id, changes"
-            " FROM alerts" + (" WHERE " + " AND ".join(where) if where else "")
-            + " ORDER BY last_change_id DESC LIMIT ?"
-        )
+        sql = (f"SELECT {ALERT_COLUMNS} FROM alerts" + (" WHERE " + " AND ".join(where) if where else "")
+               + " ORDER BY last_change_id DESC LIMIT ?")
         with self._lock:
             rows = self._conn.execute(sql, (*params, limit)).fetchall()
-        return [_stored(row) for row in rows]
+        return [stored_alert(row) for row in rows]
 
     def get(self, alert_id: str) -> StoredAlert | None:
         with self._lock:
-            row = self._conn.execute(
-                "SELECT payload, queue, dispatch_state, first_change_at, last_change_at, last_change_id, changes"
-                " FROM alerts WHERE id = ?",
-                (alert_id,),
-            ).fetchone()
-        return _stored(row) if row else None
+            row = self._conn.execute(f"SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+        return stored_alert(row) if row else None
 
     def history(self, alert_id: str) -> list[StoredChange]:
-        """Every change received for the alert, in the order received."""
+        """Every edge change received for the alert, in the order received."""
         with self._lock:
             rows = self._conn.execute(
                 "SELECT id, received_at, applied, payload FROM alert_changes WHERE alert_id = ? ORDER BY id",
@@ -204,11 +213,60 @@ class AlertStore:
             ).fetchall()
         return [StoredChange(row[0], row[1], bool(row[2]), Alert.model_validate_json(row[3])) for row in rows]
 
+    def transitions(self, alert_id: str) -> list[Transition]:
+        """The loop's steps for the alert, oldest first: the audit trail."""
+        with self._lock:
+            rows = self._conn.execute("SELECT body FROM transitions WHERE alert_id = ? ORDER BY id",
+                                      (alert_id,)).fetchall()
+        return [Transition.model_validate_json(row[0]) for row in rows]
+
+    def events_after(self, seq: int, *, queues: Collection[str] | None = None, limit: int = 500) -> list[FeedEvent]:
+        """Feed events after `seq`, oldest first; `queues` None: all."""
+        sql, params = "SELECT body FROM events WHERE seq > ?", [seq]
+        if queues is not None:
+            if not queues:
+                return []
+            sql += f" AND queue IN ({', '.join('?' * len(queues))})"
+            params += sorted(queues)
+        with self._lock:
+            rows = self._conn.execute(sql + " ORDER BY seq LIMIT ?", (*params, limit)).fetchall()
+        return [FeedEvent.model_validate_json(row[0]) for row in rows]
+
+    def last_seq(self) -> int:
+        with self._lock:
+            return self._conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
+
+    def next_due(self) -> float | None:
+        """When the next SLA timer falls due (epoch s), None when none is pending."""
+        with self._lock:
+            return self._conn.execute("SELECT MIN(due_at) FROM timers").fetchone()[0]
+
+    def timers_of(self, alert_id: str) -> list[Timer]:
+        with self._lock:
+            rows = self._conn.execute("SELECT kind, level, due_at FROM timers WHERE alert_id = ? ORDER BY due_at",
+                                      (alert_id,)).fetchall()
+        return [Timer(*row) for row in rows]
+
     def counts(self) -> dict[str, int]:
         with self._lock:
             changes = self._conn.execute("SELECT COUNT(*) FROM alert_changes").fetchone()[0]
             alerts = self._conn.execute("SELECT COUNT(*) FROM alerts").fetchone()[0]
-        return {"changes": changes, "alerts": alerts}
+            timers = self._conn.execute("SELECT COUNT(*) FROM timers").fetchone()[0]
+        return {"changes": changes, "alerts": alerts, "timers": timers, "events": self.last_seq()}
+
+    def since(self, epoch_s: float, queues: Collection[str] | None = None) -> list[StoredAlert]:
+        """Alerts received or moved in the loop since `epoch_s` (today's figures)."""
+        sql = (f"SELECT {ALERT_COLUMNS} FROM alerts WHERE (first_change_at >= ? OR dispatched_at >= ?"
+               " OR resolved_at >= ? OR dispatch_state IN ('new', 'dispatched', 'accepted', 'on_site'))")
+        params: list[object] = [epoch_s] * 3
+        if queues is not None:
+            if not queues:
+                return []
+            sql += f" AND queue IN ({', '.join('?' * len(queues))})"
+            params += sorted(queues)
+        with self._lock:
+            rows = self._conn.execute(sql, params).fetchall()
+        return [stored_alert(row) for row in rows]
 
     def ping(self) -> bool:
         with self._lock:
@@ -218,19 +276,3 @@ class AlertStore:
         with self._lock:
             self._conn.close()
 
-
-def _stored(row: tuple) -> StoredAlert:
-    return StoredAlert(Alert.model_validate_json(row[0]), *row[1:])
-
-
-class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT, ROLLBACK on error (the connection is in autocommit mode)."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-
-    def __enter__(self) -> None:
-        self._conn.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self._conn.execute("ROLLBACK" if exc_type else "COMMIT")

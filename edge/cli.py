@@ -11,8 +11,8 @@ from pathlib import Path
 
 from ingest.yamlconf import ConfigError, load_yaml
 
-REGISTRY_KEYS = {"grids", "workers", "buildings", "meters", "elevators"}
-DISPATCH_KEYS = {"listen", "auth"}
+REGISTRY_KEYS = {"grids", "workers", "buildings", "meters", "elevators", "stations"}
+DISPATCH_KEYS = {"listen", "auth", "sla", "push", "timezone"}
 
 
 def _setup_logging(verbose: bool) -> None:

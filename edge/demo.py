@@ -1,4 +1,5 @@
-"""`gridwatch demo`: broker, dispatch endpoint, edge worker and water simulator in one go.
+"""`gridwatch demo`: broker, dispatch endpoint with its command-center page, edge worker,
+the water simulator and simulated grid workers who answer (or not) on their phones.
 
 The broker is Mosquitto when it is installed; otherwise (or with `--broker embedded`) the
 embedded amqtt broker of edge.embedded_broker, which speaks MQTT 3.1.1 only, so every client
@@ -18,13 +19,18 @@ import socket
 import tempfile
 import threading
 import time
+import webbrowser
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import yaml
+
 from dispatch.config import DispatchConfig
 from dispatch.server import start_in_thread
+from dispatch.sla import SeverityDeadlines, SlaConfig
 from edge.broker import Mosquitto, find_mosquitto, free_port
 from edge.config import DispatchClientConfig, EdgeConfig, load_registry
+from edge.demo_staff import staff
 from edge.worker import EdgeWorker
 from ingest.config import MqttConfig
 from ingest.mqtt_client import InboundMessage, MqttConnection
@@ -32,6 +38,7 @@ from ingest.topics import Topics
 from simulators.water.publish import MqttPublisher
 from simulators.water.runner import run_live
 from simulators.water.scenario import ScenarioSpec, default_start, generate
+from simulators.workers.simulator import WorkerSimulator
 
 if TYPE_CHECKING:
     from edge.embedded_broker import EmbeddedBroker  # imported when used: amqtt takes ~0.1 s to import
@@ -50,6 +57,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--broker", choices=("auto", "mosquitto", "embedded"), default="auto",
                         help="auto (default): Mosquitto when installed, else the embedded demo broker")
+    parser.add_argument("--worker-speed", type=float, default=30.0,
+                        help="simulated grid workers act this many times faster than people (default 30)")
+    parser.add_argument("--ignore", type=float, default=0.15,
+                        help="share of alerts a simulated worker never answers, so escalation is seen (default 0.15)")
+    parser.add_argument("--no-browser", action="store_true", help="do not open the command-center page")
+
+# Deadlines short enough to see escalation within a demo, in the proportions of the defaults.
+DEMO_SLA = SlaConfig(critical=SeverityDeadlines(accept_min=1, resolve_min=10),
+                     warning=SeverityDeadlines(accept_min=2, resolve_min=20),
+                     info=SeverityDeadlines(accept_min=5, resolve_min=60))
 
 
 def _print_alert(message: InboundMessage) -> None:
@@ -105,12 +122,20 @@ def run_demo(args: argparse.Namespace) -> int:
     spec = dataclasses.replace(spec, start=default_start(spec))
     scenario = generate(spec)
     scenario.write(state_dir / "scenario")
-    registry = load_registry(state_dir / "scenario" / "registry.yaml")
+    staffed, worker_tokens = staff(scenario.registry())
+    registry_path = state_dir / "scenario" / "registry.yaml"
+    registry_path.write_text(yaml.safe_dump(staffed, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    (state_dir / "worker-tokens.yaml").write_text(yaml.safe_dump(worker_tokens), encoding="utf-8")
+    registry = load_registry(registry_path)
 
     port = args.port if args.port and _port_free(args.port) else free_port()
     dispatch = start_in_thread(
-        DispatchConfig(listen=f"127.0.0.1:{port}", state_dir=state_dir / "dispatch", mqtt=mqtt), registry
+        DispatchConfig(listen=f"127.0.0.1:{port}", state_dir=state_dir / "dispatch", mqtt=mqtt, sla=DEMO_SLA),
+        registry,
     )
+    workers = WorkerSimulator(mqtt, dispatch.url, worker_tokens, speed=args.worker_speed, ignore=args.ignore,
+                              seed=args.seed)
+    workers.start()
     edge = EdgeWorker(
         EdgeConfig(
             edge_id="edge-demo", mqtt=mqtt, state_dir=state_dir / "edge",
@@ -131,10 +156,14 @@ def run_demo(args: argparse.Namespace) -> int:
                            kwargs={"publisher": publisher}, name="sim", daemon=True)
     sim.start()
     operator_token = os.environ["GRIDWATCH_OPERATOR_TOKEN"]
+    page = f"{dispatch.url}/#token={operator_token}"
     print(
         f"""
 gridwatch demo is running ({args.meters} simulated homes, {args.speed:g}x time, state in {state_dir})
+  command center:      {page}
   broker:              {broker.url}        watch: {watch}
+  grid workers:        {len(worker_tokens)} simulated phones, {args.worker_speed:g}x as fast as people, """
+        f"""{args.ignore:.0%} of alerts ignored; their tokens: {state_dir / "worker-tokens.yaml"}
   dispatch endpoint:   {dispatch.url}/api/v1/alerts
   edge health:         {edge.health.url if edge.health else "-"}/metrics
   see the alerts:      curl -H 'Authorization: Bearer {operator_token}' {dispatch.url}/api/v1/alerts
@@ -143,6 +172,8 @@ Alerts as the edge raises them (Ctrl-C stops):
 """,
         flush=True,
     )
+    if not args.no_browser and (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        webbrowser.open(page)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     deadline = time.monotonic() + args.duration if args.duration else None
@@ -153,10 +184,13 @@ Alerts as the edge raises them (Ctrl-C stops):
     publisher.close()
     time.sleep(1.0)  # let the last readings reach the rules
     snapshot = edge.snapshot()
+    loop = workers.counters()
+    workers.stop()
     edge.stop()
     listener.stop()
     dispatch.stop()
     broker.stop()
     print(f"demo stopped: {snapshot['readings']} readings, {snapshot['alert_changes']} alert changes, "
-          f"{sum(snapshot['dead_letters'].values())} dead letters; state kept in {state_dir}")
+          f"{sum(snapshot['dead_letters'].values())} dead letters; grid workers accepted {loop['accepted']}, "
+          f"resolved {loop['resolved']}, ignored {loop['ignored']}; state kept in {state_dir}")
     return 0

@@ -17,11 +17,40 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class Shift(_Strict):
+    """Who of a grid is on duty when, in the dispatch's local time (dispatch.yaml `timezone`).
+
+    `start` after `end` runs over midnight (22:00-06:00); its days are the days it starts on."""
+
+    workers: list[Id]
+    days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS))
+    start: str = Field("00:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    end: str = Field("24:00", pattern=r"^(([01]\d|2[0-3]):[0-5]\d|24:00)$")
+
+
 class Grid(_Strict):
     id: Id
     name: str = ""
     workers: list[Id] = Field(default_factory=list)
     leader: Id | None = None
+    # Not in the contract's list, optional: the duty roster (no roster: every worker of the
+    # grid is on duty at all times) and the community station that missed deadlines go to
+    # after the leader.
+    duty: list[Shift] = Field(default_factory=list)
+    station: Id | None = None
+
+
+class Station(_Strict):
+    """A community station (社区工作站): told when a grid's leader has let a deadline pass too."""
+
+    id: Id
+    name: str = ""
+    workers: list[Id] = Field(default_factory=list, description="staff told on their phones")
+    channels: list[str] = Field(default_factory=list, description="apprise URLs of the station itself")
 
 
 class Worker(_Strict):
@@ -61,11 +90,12 @@ class Registry(_Strict):
     buildings: list[Building] = Field(default_factory=list)
     meters: list[Meter] = Field(default_factory=list)
     elevators: list[Elevator] = Field(default_factory=list)
+    stations: list[Station] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Registry:
         problems: list[str] = []
-        for section in ("grids", "workers", "buildings", "meters", "elevators"):
+        for section in ("grids", "workers", "buildings", "meters", "elevators", "stations"):
             counts = Counter(item.id for item in getattr(self, section))
             problems += [f"{section}: id {i!r} appears {n} times" for i, n in counts.items() if n > 1]
         grids = {g.id for g in self.grids}
@@ -75,6 +105,13 @@ class Registry(_Strict):
             problems += [f"grid {g.id!r}: unknown worker {w!r}" for w in g.workers if w not in workers]
             if g.leader is not None and g.leader not in workers:
                 problems.append(f"grid {g.id!r}: unknown leader {g.leader!r}")
+            for shift in g.duty:
+                problems += [f"grid {g.id!r}: duty names {w!r}, who is not one of its workers"
+                             for w in shift.workers if w not in g.workers and w != g.leader]
+            if g.station is not None and g.station not in {s.id for s in self.stations}:
+                problems.append(f"grid {g.id!r}: unknown station {g.station!r}")
+        for st in self.stations:
+            problems += [f"station {st.id!r}: unknown worker {w!r}" for w in st.workers if w not in workers]
         for b in self.buildings:
             if b.grid is not None and b.grid not in grids:
                 problems.append(f"building {b.id!r}: unknown grid {b.grid!r}")
@@ -90,6 +127,18 @@ class Registry(_Strict):
         object.__setattr__(self, "_meters", {m.id: m for m in self.meters})
         object.__setattr__(self, "_buildings", {b.id: b for b in self.buildings})
         object.__setattr__(self, "_elevators", {e.id: e for e in self.elevators})
+        object.__setattr__(self, "_grids", {g.id: g for g in self.grids})
+        object.__setattr__(self, "_workers", {w.id: w for w in self.workers})
+        object.__setattr__(self, "_stations", {s.id: s for s in self.stations})
+
+    def grid(self, grid_id: str | None) -> Grid | None:
+        return self._grids.get(grid_id) if grid_id else None  # type: ignore[attr-defined]
+
+    def worker(self, worker_id: str) -> Worker | None:
+        return self._workers.get(worker_id)  # type: ignore[attr-defined]
+
+    def station(self, station_id: str | None) -> Station | None:
+        return self._stations.get(station_id) if station_id else None  # type: ignore[attr-defined]
 
     def meter(self, meter_id: str) -> Meter | None:
         return self._meters.get(meter_id)  # type: ignore[attr-defined]

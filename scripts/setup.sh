@@ -7,6 +7,14 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
 command -v victoria-metrics >/dev/null 2>&1 || need_apt+=(victoria-metrics)
+# The end-to-end test speaks to dispatch and the broker with programs nobody here wrote.
+command -v mosquitto_sub >/dev/null 2>&1 || need_apt+=(mosquitto-clients)
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+# The command-center page is tested in a real headless Chromium (Debian's, with its driver);
+# the CJK font draws the page's Chinese in the screenshots.
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
+[ -d /usr/share/fonts/opentype/noto ] || need_apt+=(fonts-noto-cjk)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]} (Debian packages)"
   sudo_cmd=()

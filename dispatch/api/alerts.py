@@ -1,19 +1,21 @@
-"""`/api/v1/alerts`: the edge posts alert changes; operators and grid workers read them."""
+"""`/api/v1/alerts`: the edge posts alert changes; operators and grid workers read them and
+walk the loop (accept, arrive, resolve; rate and assign are the operator's)."""
 
 from __future__ import annotations
 
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from dispatch.auth import Principal, require_edge, require_reader
-from dispatch.schemas import AlertDetail, AlertList, AlertView, ChangeView, PostResult
-from dispatch.store import AlertStore
+from dispatch.schemas import AlertDetail, AlertList, ChangeView, PostResult
+from dispatch.service import DispatchService
 from ingest.wire.alert import Alert, AlertState, AlertType
+from ingest.wire.dispatch import AlertView, DispatchState, LifecycleBody
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +25,8 @@ router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 MAX_BODY_BYTES = 4 * 1024 * 1024
 
 
-def _store(request: Request) -> AlertStore:
-    return request.app.state.store
+def _service(request: Request) -> DispatchService:
+    return request.app.state.service
 
 
 def describe(exc: ValidationError) -> str:
@@ -60,7 +62,7 @@ async def post_alert(
         errors = exc.errors(include_url=False, include_context=False, include_input=False)
         return JSONResponse({"detail": message, "errors": errors}, status_code=422)
     # The commit (fsync) blocks: keep it off the event loop. The answer waits for it.
-    result = await run_in_threadpool(_store(request).put, alert)
+    result = await run_in_threadpool(_service(request).receive, alert)
     if result.duplicate:
         counters["duplicates"] += 1
         response.status_code = status.HTTP_200_OK
@@ -76,13 +78,14 @@ def list_alerts(
     grid: Annotated[str | None, Query(description="a grid id, or 'unassigned'")] = None,
     state: AlertState | None = None,
     alert_type: Annotated[AlertType | None, Query(alias="type")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    dispatch_state: Annotated[list[DispatchState] | None, Query(description="repeatable")] = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 100,
 ) -> AlertList:
     if grid is not None and not principal.may_see(grid):
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"grid {grid!r} is not one of this worker's grids")
-    stored = _store(request).query(queues=principal.grids, queue=grid, state=state, alert_type=alert_type,
-                                   limit=limit)
-    alerts = [AlertView.of(item, with_snapshot=False) for item in stored]
+    stored = _service(request).store.query(queues=principal.grids, queue=grid, state=state, alert_type=alert_type,
+                                           dispatch_states=dispatch_state, limit=limit)
+    alerts = [item.view(with_snapshot=False) for item in stored]
     return AlertList(alerts=alerts, count=len(alerts))
 
 
@@ -90,12 +93,53 @@ def list_alerts(
 def get_alert(
     request: Request, alert_id: str, principal: Annotated[Principal, Depends(require_reader)]
 ) -> AlertDetail:
-    store = _store(request)
+    store = _service(request).store
     stored = store.get(alert_id)
     if stored is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert {alert_id!r}")
     if not principal.may_see(stored.queue):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this alert is not in one of this worker's grids")
-    view = AlertView.of(stored, with_snapshot=True)
+    view = stored.view(with_snapshot=True)
     history = [ChangeView.of(change) for change in store.history(alert_id)]
-    return AlertDetail(**view.model_dump(mode="json"), history=history)
+    return AlertDetail(**view.model_dump(mode="json"), history=history, transitions=store.transitions(alert_id))
+
+
+async def _act(request: Request, alert_id: str, action: str, principal: Principal,
+               body: LifecycleBody | None) -> AlertView:
+    result = await run_in_threadpool(_service(request).act, alert_id, action, principal, body or LifecycleBody())
+    if result.status != 200:
+        raise HTTPException(result.status, result.reason)
+    log.info("alert %s: %s by %s%s", alert_id, action, principal.worker_id or principal.role,
+             " (repeat, no change)" if result.noop else "")
+    assert result.view is not None
+    return result.view
+
+
+Body_ = Annotated[LifecycleBody | None, Body()]
+Reader = Annotated[Principal, Depends(require_reader)]
+
+
+@router.post("/{alert_id}/accept", response_model=AlertView, summary="the assigned worker takes the alert (接单)")
+async def accept(request: Request, alert_id: str, principal: Reader, body: Body_ = None) -> AlertView:
+    return await _act(request, alert_id, "accept", principal, body)
+
+
+@router.post("/{alert_id}/arrive", response_model=AlertView, summary="the assigned worker is on site (到场)")
+async def arrive(request: Request, alert_id: str, principal: Reader, body: Body_ = None) -> AlertView:
+    return await _act(request, alert_id, "arrive", principal, body)
+
+
+@router.post("/{alert_id}/resolve", response_model=AlertView, summary="the assigned worker closes the case (办结)")
+async def resolve(request: Request, alert_id: str, principal: Reader, body: Body_ = None) -> AlertView:
+    return await _act(request, alert_id, "resolve", principal, body)
+
+
+@router.post("/{alert_id}/rate", response_model=AlertView, summary="an operator rates the handling (评单), score 1-5")
+async def rate(request: Request, alert_id: str, principal: Reader, body: Body_ = None) -> AlertView:
+    return await _act(request, alert_id, "rate", principal, body)
+
+
+@router.post("/{alert_id}/assign", response_model=AlertView,
+             summary="an operator gives the alert to a worker (unassigned queue, nobody on duty, reassignment)")
+async def assign(request: Request, alert_id: str, principal: Reader, body: Body_ = None) -> AlertView:
+    return await _act(request, alert_id, "assign", principal, body)

@@ -102,7 +102,8 @@ def test_new_change_is_201_and_the_same_change_again_is_a_200_duplicate(dispatch
 
     detail = get(dispatch, f"/{alert.id}").json()
     assert len(detail["history"]) == 1
-    assert detail["dispatch"]["state"] == "new" and detail["dispatch"]["changes"] == 1
+    assert detail["dispatch"]["state"] == "dispatched" and detail["dispatch"]["changes"] == 1
+    assert detail["dispatch"]["assignee"] == "w1" and [t["action"] for t in detail["transitions"]] == ["dispatch"]
     assert Alert.model_validate(detail["history"][0]["alert"]) == alert
     assert dispatch.app.state.counters == {"received": 2, "stored": 1, "duplicates": 1, "invalid": 0}
 

@@ -1,0 +1,181 @@
+// The page's words in Chinese (default) and English. One table, so a missing word shows up in review, not on the wall.
+
+export const LANGS = ["zh", "en"];
+const STORAGE_KEY = "gridwatch.lang";
+
+const WORDS = {
+  zh: {
+    title: "网格预警指挥中心",
+    toggle: "EN",
+    logout: "退出",
+    live: "实时",
+    connecting: "连接中…",
+    reconnecting: "重新连接中…",
+    offline: "已断开",
+    received: "今日接警",
+    dispatched: "已派单",
+    resolved: "已办结",
+    completion: "办结率",
+    response: "响应中位数",
+    overdue: "超时",
+    unassigned: "未分配",
+    empty: "暂无预警",
+    recent: "最近办结",
+    login_title: "请输入访问令牌",
+    login_hint: "值班员或网格员的令牌",
+    login_submit: "登录",
+    login_bad: "令牌无效，请重试",
+    login_failed: "无法连接指挥中心",
+    operator: "值班员",
+    system: "系统",
+    close: "关闭",
+    assignee: "处置人",
+    nobody: "无人值守",
+    building: "楼栋",
+    subject: "设备",
+    grid: "网格",
+    summary: "描述",
+    snapshot: "现场抓拍",
+    evidence: "依据",
+    timeline: "处置记录",
+    dispatch: "派单状态",
+    score: "评分",
+    edge_cleared_mark: "设备已恢复",
+    loading: "加载中…",
+    load_failed: "加载失败",
+    sla_accept: "接单",
+    sla_resolve: "办结",
+    sla_over: "超时",
+    change_raised: "告警产生",
+    change_updated: "告警更新",
+    change_cleared: "设备报告恢复",
+    change_stale: "（过期，仅存档）",
+    edge: "边缘设备",
+    seconds: "秒",
+    minutes: "分",
+    hours: "小时",
+  },
+  en: {
+    title: "Grid alert command center",
+    toggle: "中文",
+    logout: "Log out",
+    live: "Live",
+    connecting: "Connecting…",
+    reconnecting: "Reconnecting…",
+    offline: "Offline",
+    received: "Received today",
+    dispatched: "Dispatched",
+    resolved: "Resolved",
+    completion: "Completion",
+    response: "Median response",
+    overdue: "Overdue",
+    unassigned: "Unassigned",
+    empty: "No alerts",
+    recent: "Recently closed",
+    login_title: "Enter your access token",
+    login_hint: "An operator's or grid worker's token",
+    login_submit: "Log in",
+    login_bad: "Invalid token, try again",
+    login_failed: "Cannot reach the command center",
+    operator: "Operator",
+    system: "System",
+    close: "Close",
+    assignee: "Assignee",
+    nobody: "Nobody on duty",
+    building: "Building",
+    subject: "Device",
+    grid: "Grid",
+    summary: "Summary",
+    snapshot: "Snapshot",
+    evidence: "Evidence",
+    timeline: "History",
+    dispatch: "Dispatch state",
+    score: "Score",
+    edge_cleared_mark: "Device recovered",
+    loading: "Loading…",
+    load_failed: "Could not load",
+    sla_accept: "accept",
+    sla_resolve: "resolve",
+    sla_over: "overdue",
+    change_raised: "Alert raised",
+    change_updated: "Alert updated",
+    change_cleared: "Device reported recovery",
+    change_stale: "(stale, kept for the record)",
+    edge: "Edge device",
+    seconds: "s",
+    minutes: "m",
+    hours: "h",
+  },
+};
+
+const TYPES = {
+  "water.no_usage": { zh: "长时间未用水", en: "No water use" },
+  "water.continuous_flow": { zh: "持续用水", en: "Continuous flow" },
+  "water.tap_open": { zh: "水龙头未关", en: "Tap left open" },
+  "water.spike": { zh: "用水量突增", en: "Usage spike" },
+  "water.meter_offline": { zh: "水表离线", en: "Meter offline" },
+  "water.meter_tamper": { zh: "水表异常/疑似被拆", en: "Meter tampered" },
+  "elevator.ebike": { zh: "电动车进电梯", en: "E-bike in elevator" },
+};
+
+const SEVERITIES = {
+  critical: { zh: "紧急", en: "Critical" },
+  warning: { zh: "警告", en: "Warning" },
+  info: { zh: "提示", en: "Info" },
+};
+
+const STATES = {
+  new: { zh: "待派单", en: "Awaiting dispatch" },
+  dispatched: { zh: "已派单", en: "Dispatched" },
+  accepted: { zh: "已接单", en: "Accepted" },
+  on_site: { zh: "已到场", en: "On site" },
+  resolved: { zh: "已办结", en: "Resolved" },
+  rated: { zh: "已评价", en: "Rated" },
+};
+
+const ESCALATIONS = {
+  1: { zh: "已上报组长", en: "Escalated to grid leader" },
+  2: { zh: "已上报社区工作站", en: "Escalated to community station" },
+};
+
+const ACTIONS = {
+  dispatch: { zh: "派单", en: "Dispatched" },
+  accept: { zh: "接单", en: "Accepted" },
+  arrive: { zh: "到场", en: "Arrived" },
+  resolve: { zh: "办结", en: "Resolved" },
+  rate: { zh: "评价", en: "Rated" },
+  assign: { zh: "指派", en: "Assigned" },
+  escalate: { zh: "超时上报", en: "Escalated" },
+  edge_cleared: { zh: "设备已恢复", en: "Device recovered" },
+};
+
+let current = LANGS.includes(localStorage.getItem(STORAGE_KEY)) ? localStorage.getItem(STORAGE_KEY) : "zh";
+
+export function lang() {
+  return current;
+}
+
+export function setLang(value) {
+  current = LANGS.includes(value) ? value : "zh";
+  localStorage.setItem(STORAGE_KEY, current);
+  document.documentElement.lang = current === "zh" ? "zh-CN" : "en";
+}
+
+function pick(table, key) {
+  const entry = table[key];
+  return entry ? entry[current] : String(key); // an unknown code is shown as is rather than hidden
+}
+
+export const t = (key) => WORDS[current][key] ?? key;
+export const typeName = (type) => pick(TYPES, type);
+export const severityName = (severity) => pick(SEVERITIES, severity);
+export const stateName = (state) => pick(STATES, state);
+export const escalationName = (level) => (level ? pick(ESCALATIONS, level) : "");
+export const actionName = (action) => pick(ACTIONS, action);
+
+// Fills every element marked data-i18n="key" (static text of index.html).
+export function translateStatic(root = document) {
+  for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  for (const el of root.querySelectorAll("[data-i18n-placeholder]")) el.placeholder = t(el.dataset.i18nPlaceholder);
+  document.title = t("title");
+}
