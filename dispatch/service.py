@@ -193,9 +193,10 @@ class DispatchService:
             station = self.registry.station(grid.station if grid else None)
             if station is not None:
                 recipients = [*station.workers, f"station:{station.id}"]
-        if level <= stored.escalation and not recipients:
-            return
-        tx.update(alert_id, escalation=max(stored.escalation, level))
+        if not recipients:
+            level = stored.escalation  # nobody more to tell: the miss is recorded, the level stays
+        elif level > stored.escalation:
+            tx.update(alert_id, escalation=level)
         what = "accept (接单)" if timer.kind == "accept" else "resolve (办结)"
         told = ", ".join(recipients) or "nobody (no leader or station in the registry)"
         transition = Transition(alert_id=alert_id, action="escalate", from_state=stored.dispatch_state,

@@ -113,6 +113,11 @@ class AlertStore:
                 self._conn.execute(statement)
             self._migrate()
             self._conn.execute("COMMIT")
+        # Reads get their own connection: in WAL mode they then never wait behind a commit's
+        # fsync (a push reading a snapshot, the feed, the page's lists during a burst of POSTs).
+        self._read_lock = threading.Lock()
+        self._reader = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False,
+                                       isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
 
     def _migrate(self) -> None:
         """A store written before the dispatch loop existed gains its columns."""
@@ -195,19 +200,19 @@ class AlertStore:
                 params.append(value)
         sql = (f"SELECT {ALERT_COLUMNS} FROM alerts" + (" WHERE " + " AND ".join(where) if where else "")
                + " ORDER BY last_change_id DESC LIMIT ?")
-        with self._lock:
-            rows = self._conn.execute(sql, (*params, limit)).fetchall()
+        with self._read_lock:
+            rows = self._reader.execute(sql, (*params, limit)).fetchall()
         return [stored_alert(row) for row in rows]
 
     def get(self, alert_id: str) -> StoredAlert | None:
-        with self._lock:
-            row = self._conn.execute(f"SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+        with self._read_lock:
+            row = self._reader.execute(f"SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ?", (alert_id,)).fetchone()
         return stored_alert(row) if row else None
 
     def history(self, alert_id: str) -> list[StoredChange]:
         """Every edge change received for the alert, in the order received."""
-        with self._lock:
-            rows = self._conn.execute(
+        with self._read_lock:
+            rows = self._reader.execute(
                 "SELECT id, received_at, applied, payload FROM alert_changes WHERE alert_id = ? ORDER BY id",
                 (alert_id,),
             ).fetchall()
@@ -215,8 +220,8 @@ class AlertStore:
 
     def transitions(self, alert_id: str) -> list[Transition]:
         """The loop's steps for the alert, oldest first: the audit trail."""
-        with self._lock:
-            rows = self._conn.execute("SELECT body FROM transitions WHERE alert_id = ? ORDER BY id",
+        with self._read_lock:
+            rows = self._reader.execute("SELECT body FROM transitions WHERE alert_id = ? ORDER BY id",
                                       (alert_id,)).fetchall()
         return [Transition.model_validate_json(row[0]) for row in rows]
 
@@ -228,30 +233,30 @@ class AlertStore:
                 return []
             sql += f" AND queue IN ({', '.join('?' * len(queues))})"
             params += sorted(queues)
-        with self._lock:
-            rows = self._conn.execute(sql + " ORDER BY seq LIMIT ?", (*params, limit)).fetchall()
+        with self._read_lock:
+            rows = self._reader.execute(sql + " ORDER BY seq LIMIT ?", (*params, limit)).fetchall()
         return [FeedEvent.model_validate_json(row[0]) for row in rows]
 
     def last_seq(self) -> int:
-        with self._lock:
-            return self._conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
+        with self._read_lock:
+            return self._reader.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
 
     def next_due(self) -> float | None:
         """When the next SLA timer falls due (epoch s), None when none is pending."""
-        with self._lock:
-            return self._conn.execute("SELECT MIN(due_at) FROM timers").fetchone()[0]
+        with self._read_lock:
+            return self._reader.execute("SELECT MIN(due_at) FROM timers").fetchone()[0]
 
     def timers_of(self, alert_id: str) -> list[Timer]:
-        with self._lock:
-            rows = self._conn.execute("SELECT kind, level, due_at FROM timers WHERE alert_id = ? ORDER BY due_at",
+        with self._read_lock:
+            rows = self._reader.execute("SELECT kind, level, due_at FROM timers WHERE alert_id = ? ORDER BY due_at",
                                       (alert_id,)).fetchall()
         return [Timer(*row) for row in rows]
 
     def counts(self) -> dict[str, int]:
-        with self._lock:
-            changes = self._conn.execute("SELECT COUNT(*) FROM alert_changes").fetchone()[0]
-            alerts = self._conn.execute("SELECT COUNT(*) FROM alerts").fetchone()[0]
-            timers = self._conn.execute("SELECT COUNT(*) FROM timers").fetchone()[0]
+        with self._read_lock:
+            changes = self._reader.execute("SELECT COUNT(*) FROM alert_changes").fetchone()[0]
+            alerts = self._reader.execute("SELECT COUNT(*) FROM alerts").fetchone()[0]
+            timers = self._reader.execute("SELECT COUNT(*) FROM timers").fetchone()[0]
         return {"changes": changes, "alerts": alerts, "timers": timers, "events": self.last_seq()}
 
     def since(self, epoch_s: float, queues: Collection[str] | None = None) -> list[StoredAlert]:
@@ -264,8 +269,8 @@ class AlertStore:
                 return []
             sql += f" AND queue IN ({', '.join('?' * len(queues))})"
             params += sorted(queues)
-        with self._lock:
-            rows = self._conn.execute(sql, params).fetchall()
+        with self._read_lock:
+            rows = self._reader.execute(sql, params).fetchall()
         return [stored_alert(row) for row in rows]
 
     def ping(self) -> bool:
@@ -273,6 +278,7 @@ class AlertStore:
             return self._conn.execute("SELECT 1").fetchone() == (1,)
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._read_lock:
+            self._reader.close()
             self._conn.close()
 
