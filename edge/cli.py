@@ -117,6 +117,12 @@ def cmd_sim_water(args: argparse.Namespace) -> int:
     return cli.main(args)
 
 
+def cmd_sim_workers(args: argparse.Namespace) -> int:
+    from simulators.workers import cli
+
+    return cli.run(args)
+
+
 def cmd_eval_water(args: argparse.Namespace) -> int:
     from edge.evaluation import cli
 
@@ -148,12 +154,17 @@ def build_parser() -> argparse.ArgumentParser:
     dispatch.add_argument("--config", help="dispatch.yaml (default: embedded defaults)")
     dispatch.set_defaults(func=cmd_dispatch)
 
-    sim = sub.add_parser("sim", help="sensor simulators").add_subparsers(dest="sim", required=True)
+    sim = sub.add_parser("sim", help="simulators").add_subparsers(dest="sim", required=True)
     water = sim.add_parser("water", help="a fleet of smart water meters, or a replay of the DAIAD trial")
     from simulators.water import cli as water_cli
 
     water_cli.add_arguments(water)
     water.set_defaults(func=cmd_sim_water)
+    workers = sim.add_parser("workers", help="grid workers' phones: take dispatched alerts, accept, arrive, resolve")
+    from simulators.workers import cli as workers_cli
+
+    workers_cli.add_arguments(workers)
+    workers.set_defaults(func=cmd_sim_workers)
 
     evaluate = sub.add_parser("eval", help="score detectors and rules").add_subparsers(dest="eval", required=True)
     eval_water = evaluate.add_parser("water", help="water rules against simulated ground truth and DAIAD")

@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 import threading
+import time
 from pathlib import Path
 
 import yaml
@@ -66,11 +67,14 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:  # TokensError and pydantic's ValidationError are ValueErrors
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    started = time.monotonic()
     simulator.start()
-    if not simulator.wait_ready(10.0):
-        log.warning("not every phone is subscribed yet at %s; still trying", args.mqtt)
     try:
-        threading.Event().wait(args.duration)
+        if not simulator.wait_ready(10.0 if args.duration is None else min(10.0, args.duration)):
+            log.warning("not every phone is subscribed yet at %s; still trying", args.mqtt)
+        # --duration counts from the start, the wait for the broker included.
+        left = None if args.duration is None else max(0.0, args.duration - (time.monotonic() - started))
+        threading.Event().wait(left)
     except KeyboardInterrupt:
         pass
     finally:

@@ -22,9 +22,14 @@ def test_demo_runs_raises_alerts_and_stops_cleanly(tmp_path: Path) -> None:
     out = result.stdout
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Mosquitto" in out and "/api/v1/alerts" in out
+    page = re.search(r"command center:\s+(http://127\.0\.0\.1:\d+)/#token=\S+", out)
+    assert page, out[:2000]
     alerts = re.findall(r"\[ active\] (warning|critical)\s+(water\.\w+)", out)
     assert alerts, out[-3000:]
     stopped = re.search(r"demo stopped: (\d+) readings, (\d+) alert changes", out)
     assert stopped and int(stopped.group(1)) > 1000 and int(stopped.group(2)) >= len(alerts)
+    # The simulated grid workers took dispatched alerts from their phones.
+    loop = re.search(r"grid workers accepted (\d+), resolved (\d+)", out)
+    assert loop and int(loop.group(1)) >= 1, out[-2000:]
     # the dispatch endpoint stored what the edge raised
     assert (tmp_path / "demo" / "dispatch" / "dispatch.sqlite").exists()
