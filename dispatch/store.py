@@ -227,12 +227,9 @@ class AlertStore:
 
     def events_after(self, seq: int, *, queues: Collection[str] | None = None, limit: int = 500) -> list[FeedEvent]:
         """Feed events after `seq`, oldest first; `queues` None: all."""
-        sql, params = "SELECT body FROM events WHERE seq > ?", [seq]
-        if queues is not None:
-            if not queues:
-                return []
-            sql += f" AND queue IN ({', '.join('?' * len(queues))})"
-            params += sorted(queues)
+        if queues is not None and not queues:
+            return []
+        sql, params = "SELECT body FROM events WHERE seq > ?" + _queue_filter(queues), [seq, *sorted(queues or ())]
         with self._read_lock:
             rows = self._reader.execute(sql + " ORDER BY seq LIMIT ?", (*params, limit)).fetchall()
         return [FeedEvent.model_validate_json(row[0]) for row in rows]
@@ -263,12 +260,10 @@ class AlertStore:
         """Alerts received or moved in the loop since `epoch_s` (today's figures)."""
         sql = (f"SELECT {ALERT_COLUMNS} FROM alerts WHERE (first_change_at >= ? OR dispatched_at >= ?"
                " OR resolved_at >= ? OR dispatch_state IN ('new', 'dispatched', 'accepted', 'on_site'))")
-        params: list[object] = [epoch_s] * 3
-        if queues is not None:
-            if not queues:
-                return []
-            sql += f" AND queue IN ({', '.join('?' * len(queues))})"
-            params += sorted(queues)
+        if queues is not None and not queues:
+            return []
+        sql += _queue_filter(queues)
+        params: list[object] = [epoch_s] * 3 + sorted(queues or ())
         with self._read_lock:
             rows = self._reader.execute(sql, params).fetchall()
         return [stored_alert(row) for row in rows]
@@ -282,3 +277,7 @@ class AlertStore:
             self._reader.close()
             self._conn.close()
 
+
+def _queue_filter(queues: Collection[str] | None) -> str:
+    """` AND queue IN (?, ...)` for a caller limited to some queues (their values go last, sorted)."""
+    return "" if queues is None else f" AND queue IN ({', '.join('?' * len(queues))})"
