@@ -26,8 +26,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,65 +36,19 @@ from pathlib import Path
 from typing import TypeVar
 
 import httpx
-import yaml
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.pipeline_parts import ROOT, TOKENS, percentile, wait_for  # noqa: E402
+from bench.dispatch_process import GRIDS, DispatchProcess  # noqa: E402
+from bench.pipeline_parts import TOKENS, percentile  # noqa: E402
 from bench.pipeline_report import _table  # noqa: E402
-from bench.procstat import cpu_seconds, machine_cpu, memory_mb  # noqa: E402
-from edge.broker import free_port  # noqa: E402
+from bench.procstat import machine_cpu, memory_mb  # noqa: E402
 from ingest.wire.alert import Alert, episode_id  # noqa: E402
 
-GRIDS = ("g1", "g2", "g3", "g4")
 EDGE_TOKEN, OPERATOR_TOKEN = TOKENS["GRIDWATCH_TOKEN"], TOKENS["GRIDWATCH_OPERATOR_TOKEN"]
 ID_LINE = re.compile(rb"^id: (\d+)$")
 T = TypeVar("T")
-
-
-# -- the dispatch endpoint, its own process ---------------------------------------------------------
-
-
-class DispatchProcess:
-    def __init__(self, work: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        registry = {
-            "grids": [{"id": g, "workers": [f"w-{g}"]} for g in GRIDS],
-            "workers": [{"id": f"w-{g}"} for g in GRIDS],
-            "buildings": [{"id": f"b-{g}", "grid": g} for g in GRIDS],
-        }
-        (work / "registry.yaml").write_text(yaml.safe_dump(registry))
-        config = {"listen": f"127.0.0.1:{self.port}", "registry": "registry.yaml", "state_dir": "dispatch"}
-        (work / "dispatch.yaml").write_text(yaml.safe_dump(config))
-        self.log_path = work / "dispatch.log"
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "edge.cli", "dispatch", "--config", str(work / "dispatch.yaml")],
-                stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **TOKENS}, cwd=ROOT,
-            )
-        wait_for(self._healthy, 30, "the dispatch endpoint")
-
-    def _healthy(self) -> bool:
-        if self.process.poll() is not None:
-            raise RuntimeError(f"dispatch exited with {self.process.returncode}; see {self.log_path}")
-        try:
-            return httpx.get(self.url + "/healthz", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def cpu_s(self) -> float:
-        return cpu_seconds(self.process.pid)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
 
 # -- screens ----------------------------------------------------------------------------------------

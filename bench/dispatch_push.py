@@ -26,8 +26,6 @@ import asyncio
 import base64
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -37,7 +35,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-import yaml
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -47,17 +44,17 @@ from starlette.requests import Request  # noqa: E402
 from starlette.responses import Response  # noqa: E402
 from starlette.routing import Route  # noqa: E402
 
-from bench.pipeline_parts import ROOT, TOKENS, percentile, wait_for  # noqa: E402
+from bench.dispatch_process import GRIDS, DispatchProcess  # noqa: E402
+from bench.pipeline_parts import TOKENS, percentile, wait_for  # noqa: E402
 from bench.pipeline_report import _table  # noqa: E402
 from bench.procstat import cpu_seconds  # noqa: E402
 from dispatch.server import ServerHandle, start_app_in_thread  # noqa: E402
-from edge.broker import Mosquitto, free_port  # noqa: E402
+from edge.broker import Mosquitto  # noqa: E402
 from ingest.config import MqttConfig  # noqa: E402
 from ingest.mqtt_client import InboundMessage, MqttConnection  # noqa: E402
 from ingest.wire.alert import Alert, episode_id  # noqa: E402
 from ingest.wire.dispatch import NotifyMessage  # noqa: E402
 
-GRIDS = ("g1", "g2", "g3", "g4")
 EDGE_TOKEN = TOKENS["GRIDWATCH_TOKEN"]
 
 
@@ -115,45 +112,6 @@ class Webhook:
     def start(self) -> Webhook:
         self.handle = start_app_in_thread(Starlette(routes=[Route("/{path:path}", self._hook, methods=["POST"])]))
         return self
-
-
-class DispatchProcess:
-    def __init__(self, work: Path, broker_url: str, hook_port: int) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        registry = {
-            "grids": [{"id": g, "workers": [f"w-{g}"]} for g in GRIDS],
-            "workers": [{"id": f"w-{g}", "channels": [f"json://127.0.0.1:{hook_port}/w-{g}"]} for g in GRIDS],
-            "buildings": [{"id": f"b-{g}", "grid": g} for g in GRIDS],
-        }
-        (work / "registry.yaml").write_text(yaml.safe_dump(registry))
-        config = {"listen": f"127.0.0.1:{self.port}", "registry": "registry.yaml", "state_dir": "dispatch",
-                  "mqtt": {"url": broker_url}}
-        (work / "dispatch.yaml").write_text(yaml.safe_dump(config))
-        self.log_path = work / "dispatch.log"
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "edge.cli", "dispatch", "--config", str(work / "dispatch.yaml")],
-                stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **TOKENS}, cwd=ROOT,
-            )
-        wait_for(self._healthy, 30, "the dispatch endpoint")
-
-    def _healthy(self) -> bool:
-        if self.process.poll() is not None:
-            raise RuntimeError(f"dispatch exited with {self.process.returncode}; see {self.log_path}")
-        try:
-            return httpx.get(self.url + "/healthz", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
 
 def new_alert(n: int, tag: str, snapshot: str | None) -> Alert:
@@ -216,7 +174,7 @@ def run(args: argparse.Namespace, work: Path) -> str:
     with Mosquitto(work / "mosquitto") as broker:
         phone, webhook = Phone(broker.url).start(), Webhook().start()
         assert webhook.handle is not None
-        dispatch = DispatchProcess(work, broker.url, webhook.handle.port)
+        dispatch = DispatchProcess(work, broker_url=broker.url, hook_port=webhook.handle.port)
         try:
             lines = []
             runs = [("paced", f"{args.paced} alerts at {args.rate:g}/s, one POST at a time",
