@@ -34,7 +34,16 @@ fi
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: installing gridwatch and its dependencies into .venv"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[dev]'
+  # `train` (torch, ultralytics: about 6 GB) is for `gridwatch model` and its tests; an edge box can do
+  # `pip install .` alone.
+  .venv/bin/python -m pip install -q -e '.[dev,train]'
+  if ! .venv/bin/python -c "import cv2" 2>/dev/null; then
+    # ultralytics' opencv-python shares cv2/ with the headless build; where its GUI libraries are missing,
+    # put the headless one back on top.
+    echo "setup: restoring opencv-python-headless over opencv-python"
+    .venv/bin/python -m pip install -q --force-reinstall --no-deps \
+      "opencv-python-headless==$(.venv/bin/python -m pip show opencv-python-headless | sed -n 's/^Version: //p')"
+  fi
   echo "$want" > "$stamp"
 fi
 echo "setup: ready (.venv/bin/gridwatch)"

@@ -19,6 +19,7 @@ TYPE_ZH = {
     "water.meter_offline": "水表离线",
     "water.meter_tamper": "水表疑似被拆改",
     "elevator.ebike": "电动车进电梯",
+    "elevator.camera_offline": "电梯摄像头离线",
 }
 
 # Why the worker gets this message (NotifyReason): (Chinese, English).

@@ -116,6 +116,7 @@ const TYPES = {
   "water.meter_offline": { zh: "水表离线", en: "Meter offline" },
   "water.meter_tamper": { zh: "水表异常/疑似被拆", en: "Meter tampered" },
   "elevator.ebike": { zh: "电动车进电梯", en: "E-bike in elevator" },
+  "elevator.camera_offline": { zh: "电梯摄像头离线", en: "Elevator camera offline" },
 };
 
 const SEVERITIES = {

@@ -19,6 +19,8 @@ AlertType = Literal[
     "water.meter_offline",
     "water.meter_tamper",
     "elevator.ebike",
+    # Not in ARCHITECTURE.md's list: a camera that stopped sending frames (as water.meter_offline for meters).
+    "elevator.camera_offline",
 ]
 AlertState = Literal["active", "cleared"]
 Severity = Literal["info", "warning", "critical"]

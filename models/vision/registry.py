@@ -8,8 +8,16 @@ from typing import Any
 from models.vision.detector import Detector
 from models.vision.onnx_detector import OnnxDetector
 
+
+def _ultralytics(**options: Any) -> Detector:
+    from models.vision.ultralytics_detector import UltralyticsDetector  # torch: only when asked for
+
+    return UltralyticsDetector(**options)
+
+
 DETECTORS: dict[str, Callable[..., Detector]] = {
     "onnx": OnnxDetector,
+    "ultralytics": _ultralytics,  # needs the `train` extra; for parity checks and evaluation, not the edge
 }
 
 

@@ -1,0 +1,1 @@
+"""The edge's elevator pipeline: camera frames -> detector -> e-bike rule -> door linkage, alerts, evidence."""

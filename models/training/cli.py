@@ -1,0 +1,131 @@
+"""`gridwatch model train | export | eval`: a labelled folder -> a new model and its scores.
+
+A city retrains on its own cameras: label the unsure frames the edge saved (YOLO format), then
+  gridwatch model train --data var/edge-01/unsure --out runs/city1
+  gridwatch model export runs/city1/weights/best.pt --out models/weights/city1.onnx
+  gridwatch model eval --model models/weights/city1.onnx --data labelled/ --split runs/city1/split.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from models.training.dataset import DEFAULT_NAMES, find_images, split_by_original, write_dataset
+from models.vision.model_file import DEFAULT_EBIKE_MODEL
+
+SHARED_DIR = Path(__file__).resolve().parents[3] / "shared"
+EBIKE_SET = SHARED_DIR / "data" / "vision" / "ebike-elevator" / "yolo"
+BASE_WEIGHTS = SHARED_DIR / "weights" / "yolov5nu_from_v5n_backbone.pt"
+BUNDLED_PT = DEFAULT_EBIKE_MODEL.with_suffix(".pt")
+BUNDLED_SPLIT = DEFAULT_EBIKE_MODEL.with_suffix(".split.json")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="model_command", required=True)
+    train = sub.add_parser("train", help="fine-tune on a labelled YOLO folder, split by original")
+    train.add_argument("--data", type=Path, default=EBIKE_SET,
+                       help="a YOLO folder (images + labels) or a data.yaml (default: the shared e-bike set)")
+    train.add_argument("--out", type=Path, required=True, help="run folder: weights/best.pt, split.json, results")
+    train.add_argument("--weights", type=Path, default=None,
+                       help=f"start from (default: {BASE_WEIGHTS.name} when present, else the bundled model)")
+    train.add_argument("--val-share", type=float, default=0.25, help="share of the originals held out (0: none)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--epochs", type=int, default=60)
+    train.add_argument("--imgsz", type=int, default=320)
+    train.add_argument("--batch", type=int, default=16)
+    train.add_argument("--device", default="auto", help="auto (GPU when torch sees one), cpu, 0, ...")
+    train.add_argument("--workers", type=int, default=2, help="data loader processes")
+    train.add_argument("--names", nargs="+", default=list(DEFAULT_NAMES), help="class names, in label order")
+
+    export = sub.add_parser("export", help="ONNX for the edge, at the camera's aspect")
+    export.add_argument("weights", type=Path, help="a .pt from `model train`")
+    export.add_argument("--out", type=Path, required=True, help="the .onnx to write")
+    export.add_argument("--imgsz", type=int, nargs=2, default=[192, 320], metavar=("H", "W"),
+                        help="input height and width (default 192 320: 16:9 cameras)")
+
+    evaluate = sub.add_parser("eval", help="precision, recall, AP50 on held-out labelled images")
+    evaluate.add_argument("--model", type=Path, default=DEFAULT_EBIKE_MODEL, help="an exported .onnx (or a .pt "
+                          "with --backend ultralytics); default: the bundled e-bike model")
+    evaluate.add_argument("--data", type=Path, default=EBIKE_SET, help="labelled YOLO folder")
+    evaluate.add_argument("--split", type=Path, default=None,
+                          help="split.json from `model train`: score its held-out originals "
+                               "(default: the bundled model's split with the default model and data)")
+    evaluate.add_argument("--all-images", action="store_true", help="score every image, not a held-out split")
+    evaluate.add_argument("--with-augmented", action="store_true",
+                          help="also score the augmented copies of the held-out originals")
+    evaluate.add_argument("--conf", type=float, default=0.25, help="where precision and recall are read")
+    evaluate.add_argument("--backend", default="onnx", choices=("onnx", "ultralytics"))
+    evaluate.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def main(args: argparse.Namespace) -> int:
+    return {"train": _train, "export": _export, "eval": _eval}[args.model_command](args)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from models.training.train import train, write_split
+
+    data = args.data
+    if data.suffix in (".yaml", ".yml"):
+        data_yaml, split_file = data, None
+    else:
+        split = split_by_original(find_images(data), args.val_share, args.seed)
+        data_yaml = write_dataset(split, args.out / "dataset", tuple(args.names))
+        train_groups, val_groups = split.groups()
+        split_file = args.out / "split.json"
+        write_split(split_file, train_groups, val_groups, dataset=str(data), seed=args.seed,
+                    val_share=args.val_share)
+        print(f"split by original: {len(train_groups)} train ({len(split.train)} images), "
+              f"{len(val_groups)} held out ({len(split.val)} images, {len(split.val_originals)} originals)")
+    weights = args.weights or (BASE_WEIGHTS if BASE_WEIGHTS.is_file() else BUNDLED_PT)
+    result = train(data_yaml, args.out, weights=weights, epochs=args.epochs, imgsz=args.imgsz, batch=args.batch,
+                   device=args.device, seed=args.seed, workers=args.workers)
+    print(f"trained {result.epochs} epochs in {result.seconds:.0f} s from {weights}: {result.weights}")
+    for key, value in result.metrics.items():
+        print(f"  {key}: {value:.3f}")
+    print(f"next: gridwatch model export {result.weights} --out model.onnx")
+    if split_file:
+        print(f"      gridwatch model eval --model model.onnx --data {data} --split {split_file}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from models.training.train import export_onnx
+    from models.vision.model_file import load_detector, read_model_info
+
+    out = export_onnx(args.weights, args.out, input_hw=(args.imgsz[0], args.imgsz[1]))
+    info = read_model_info(out)
+    load_detector(out)  # the edge runtime must load what was exported
+    print(f"exported {out} ({out.stat().st_size / 1e6:.1f} MB): classes {list(info.class_names)}, "
+          f"input {info.input_hw}; loads in the edge runtime")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from models.training.evaluate import evaluate, held_out
+    from models.vision.model_file import load_detector
+
+    images = find_images(args.data)
+    split = args.split
+    if split is None and not args.all_images and args.model == DEFAULT_EBIKE_MODEL and args.data == EBIKE_SET:
+        split = BUNDLED_SPLIT
+    if split is not None and not args.all_images:
+        images = held_out(images, split, originals_only=not args.with_augmented)
+    scope = "every image" if split is None or args.all_images else f"held-out originals of {split}"
+    # Run with a low threshold so AP sees the whole precision-recall curve; P and R are read at --conf.
+    detector = load_detector(args.model, backend=args.backend, conf=0.001)
+    report = evaluate(detector, images, conf=args.conf)
+    if args.json:
+        print(json.dumps({"model": str(args.model), "scope": scope, "images": report.images, "conf": args.conf,
+                          "classes": report.classes, "ms_per_image": round(report.ms_per_image, 2)}))
+        return 0
+    print(f"model {args.model} ({args.backend}) on {report.images} images: {scope}")
+    print("\n".join(report.lines()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(argparse.ArgumentParser().parse_args()))

@@ -1,0 +1,129 @@
+"""A labelled YOLO folder -> a training set split by original, never by augmented copy.
+
+The shared e-bike set holds 28 screenshots, each augmented about seven ways (blur, noise, mirror, ...), and its own
+train/test split puts copies of one original on both sides. A metric on such a split measures memory, not
+generalisation, so images are grouped by their original (the name before the augmentation suffix) and whole
+groups go to one side.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
+DEFAULT_NAMES = ("ebike", "person")
+# The suffixes the shared set's augmentations append to the original's name.
+_AUGMENTATION = re.compile(r"(GaussNoise|blur|img_Pepper|img_basic|img_light|img_move|img_reverse)$")
+
+
+def original_of(image: Path) -> str:
+    """The group key: the file name without its augmentation suffix."""
+    return _AUGMENTATION.sub("", image.stem)
+
+
+@dataclass(frozen=True)
+class LabelledImage:
+    image: Path
+    label: Path | None  # None: no label file, i.e. nothing to find in it (a negative)
+
+    @property
+    def original(self) -> str:
+        return original_of(self.image)
+
+    @property
+    def is_original(self) -> bool:
+        return original_of(self.image) == self.image.stem
+
+
+def find_images(root: Path) -> list[LabelledImage]:
+    """Every image under `root` with the YOLO label beside it (`images/...` -> `labels/...`, or the same folder)."""
+    found: list[LabelledImage] = []
+    for image in sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES):
+        candidates = [image.with_suffix(".txt")]
+        parts = image.parts
+        if "images" in parts:
+            i = len(parts) - 1 - parts[::-1].index("images")
+            candidates.insert(0, Path(*parts[:i], "labels", *parts[i + 1:]).with_suffix(".txt"))
+        label = next((c for c in candidates if c.is_file()), None)
+        found.append(LabelledImage(image, label))
+    if not found:
+        raise FileNotFoundError(f"no images under {root}")
+    return found
+
+
+@dataclass(frozen=True)
+class Split:
+    train: list[LabelledImage]
+    val: list[LabelledImage]
+
+    @property
+    def val_originals(self) -> list[LabelledImage]:
+        """The held-out images that are no augmented copy: the figures of the model card."""
+        return [i for i in self.val if i.is_original]
+
+    def groups(self) -> tuple[list[str], list[str]]:
+        return sorted({i.original for i in self.train}), sorted({i.original for i in self.val})
+
+
+def split_by_original(images: list[LabelledImage], val_share: float = 0.25, seed: int = 0) -> Split:
+    """Whole groups to each side; `val_share` of the groups (at least one) are held out. val_share 0: all train."""
+    if not 0.0 <= val_share < 1.0:
+        raise ValueError("val_share must be in [0, 1)")
+    groups: dict[str, list[LabelledImage]] = defaultdict(list)
+    for item in images:
+        groups[item.original].append(item)
+    keys = sorted(groups)
+    random.Random(seed).shuffle(keys)
+    n_val = 0 if val_share == 0 else max(1, round(len(keys) * val_share))
+    if n_val >= len(keys) and val_share > 0:
+        raise ValueError(f"{len(keys)} originals cannot be split with val_share {val_share}")
+    val_keys = set(keys[:n_val])
+    return Split(
+        train=[i for k in sorted(groups) if k not in val_keys for i in groups[k]],
+        val=[i for k in sorted(groups) if k in val_keys for i in groups[k]],
+    )
+
+
+def _link(item: LabelledImage, out: Path, side: str) -> None:
+    image_dir, label_dir = out / "images" / side, out / "labels" / side
+    image_dir.mkdir(parents=True, exist_ok=True)
+    label_dir.mkdir(parents=True, exist_ok=True)
+    target = image_dir / item.image.name
+    if not target.exists():
+        target.symlink_to(item.image.resolve())
+    label = label_dir / f"{item.image.stem}.txt"
+    text = item.label.read_text() if item.label else ""
+    label.write_text(text if text.endswith("\n") or not text else text + "\n")
+
+
+def write_dataset(split: Split, out: Path, names: tuple[str, ...] = DEFAULT_NAMES) -> Path:
+    """An ultralytics dataset folder (images linked, labels copied) and its data.yaml; returns the yaml's path.
+
+    Three sides: train, val (every held-out image) and test (the held-out originals alone, no augmented copy).
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    for item in split.train:
+        _link(item, out, "train")
+    for item in split.val:
+        _link(item, out, "val")
+    for item in split.val_originals:
+        _link(item, out, "test")
+    train_groups, val_groups = split.groups()
+    data = {
+        "path": str(out.resolve()),
+        "train": "images/train",
+        # ultralytics wants a val set while training; with nothing held out the train set stands in.
+        "val": "images/val" if split.val else "images/train",
+        "test": "images/test" if split.val else "images/train",
+        "names": dict(enumerate(names)),
+        "split": {"train_originals": train_groups, "val_originals": val_groups},
+    }
+    path = out / "data.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    return path
