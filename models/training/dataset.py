@@ -20,11 +20,16 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 DEFAULT_NAMES = ("ebike", "person")
 # The suffixes the shared set's augmentations append to the original's name.
 _AUGMENTATION = re.compile(r"(GaussNoise|blur|img_Pepper|img_basic|img_light|img_move|img_reverse)$")
+# Frames the edge saved for labelling (edge/elevator/flywheel.py) are named <camera>_<epoch ms>: one camera's
+# frames are near-copies of each other, so the camera is the group (a held-out camera, as in a new building).
+_EDGE_FRAME = re.compile(r"^(?P<camera>.+)_\d{12,14}$")
 
 
 def original_of(image: Path) -> str:
-    """The group key: the file name without its augmentation suffix."""
-    return _AUGMENTATION.sub("", image.stem)
+    """The group key: the file name without its augmentation suffix, or the camera of an edge frame."""
+    stem = _AUGMENTATION.sub("", image.stem)
+    edge_frame = _EDGE_FRAME.match(stem)
+    return f"camera:{edge_frame['camera']}" if edge_frame else stem
 
 
 @dataclass(frozen=True)
@@ -38,7 +43,8 @@ class LabelledImage:
 
     @property
     def is_original(self) -> bool:
-        return original_of(self.image) == self.image.stem
+        """Not an augmented copy (every edge frame is an original)."""
+        return _AUGMENTATION.search(self.image.stem) is None
 
 
 def find_images(root: Path) -> list[LabelledImage]:

@@ -19,6 +19,9 @@ def test_augmented_copies_group_with_their_original() -> None:
     assert original_of(Path("Snipaste_2024-01-01_12-07-27GaussNoise.jpg")) == "Snipaste_2024-01-01_12-07-27"
     assert original_of(Path("Snipaste_2024-01-01_12-07-27img_reverse.jpg")) == "Snipaste_2024-01-01_12-07-27"
     assert original_of(Path("Snipaste_2024-01-01_12-07-27.png")) == "Snipaste_2024-01-01_12-07-27"
+    # Frames saved by the edge for labelling group by camera: near-copies never straddle the split.
+    assert original_of(Path("el-03-a_1763780000123.jpg")) == original_of(Path("el-03-a_1763790000456.jpg"))
+    assert original_of(Path("el-03-a_1763780000123.jpg")) != original_of(Path("el-03-b_1763780000123.jpg"))
 
 
 def test_no_original_on_both_sides(shared_dir: Path) -> None:
