@@ -117,6 +117,12 @@ def cmd_sim_water(args: argparse.Namespace) -> int:
     return cli.main(args)
 
 
+def cmd_sim_elevator(args: argparse.Namespace) -> int:
+    from simulators.elevator import cli
+
+    return cli.main(args)
+
+
 def cmd_sim_workers(args: argparse.Namespace) -> int:
     from simulators.workers import cli
 
@@ -127,6 +133,18 @@ def cmd_eval_water(args: argparse.Namespace) -> int:
     from edge.evaluation import cli
 
     return cli.main(args)
+
+
+def cmd_model(args: argparse.Namespace) -> int:
+    from models.training import cli
+
+    return cli.main(args)
+
+
+def cmd_eval_elevator(args: argparse.Namespace) -> int:
+    from edge.evaluation import elevator
+
+    return elevator.main(args)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -160,6 +178,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     water_cli.add_arguments(water)
     water.set_defaults(func=cmd_sim_water)
+    sim_elevator = sim.add_parser("elevator", help="elevator cameras and boxes playing rides with e-bikes and without")
+    from simulators.elevator import cli as elevator_cli
+
+    elevator_cli.add_arguments(sim_elevator)
+    sim_elevator.set_defaults(func=cmd_sim_elevator)
     workers = sim.add_parser("workers", help="grid workers' phones: take dispatched alerts, accept, arrive, resolve")
     from simulators.workers import cli as workers_cli
 
@@ -172,6 +195,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     eval_cli.add_arguments(eval_water)
     eval_water.set_defaults(func=cmd_eval_water)
+    eval_elevator = evaluate.add_parser("elevator", help="the e-bike detector and rule on rides with ground truth")
+    from edge.evaluation import elevator as eval_elevator_module
+
+    eval_elevator_module.add_arguments(eval_elevator)
+    eval_elevator.set_defaults(func=cmd_eval_elevator)
+
+    model = sub.add_parser("model", help="detector tooling: train, export, evaluate")
+    from models.training import cli as model_cli
+
+    model_cli.add_arguments(model)
+    model.set_defaults(func=cmd_model)
 
     check = sub.add_parser("check", help="validate a config or registry file")
     check.add_argument("file")

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
+from edge.elevator.config import ElevatorConfig
 from ingest.config import MqttConfig, Section, TimeSeriesConfig
 from ingest.registry import Registry
 from ingest.yamlconf import ConfigError, format_errors, load_yaml, validate_file
@@ -88,6 +89,7 @@ class EdgeConfig(Section):
     timeseries: TimeSeriesConfig = TimeSeriesConfig()
     ingest: IngestConfig = IngestConfig()
     water: WaterRulesConfig = WaterRulesConfig()
+    elevator: ElevatorConfig = ElevatorConfig()
     health_listen: str | None = Field(
         "127.0.0.1:8610", pattern=r"^[^:\s]+:\d{1,5}$", description="/healthz and /metrics; null: off"
     )

@@ -3,7 +3,9 @@
 Threads: paho's network thread hands messages to a bounded queue (back-pressure, never
 work in the callback); one processing thread decodes, runs the rules and checkpoints;
 the alert sender delivers the outbox. Messages are acknowledged only after the state and
-alert changes they caused are committed, so a kill -9 loses nothing.
+alert changes they caused are committed, so a kill -9 loses nothing. Elevator frames and door
+statuses bypass the queue and are acked at once (edge.elevator.pipeline: a latest-frame slot
+per camera, its own detector thread).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 from edge.config import EdgeConfig
 from edge.dispatch_client import AlertSender
+from edge.elevator.pipeline import ElevatorPipeline
 from edge.health import HealthServer
 from edge.outbox import Outbox
 from edge.store import EdgeStore
@@ -32,6 +35,8 @@ from ingest.topics import Topics
 from ingest.wire.alert import Alert
 from ingest.wire.timestamps import parse_ts
 from ingest.wire.water import Reading
+from models.vision.detector import Detector
+from models.vision.model_file import load_detector
 from rules.episode import AlertChange
 from rules.water import WaterRules
 from rules.watermark import Watermark
@@ -54,7 +59,8 @@ class WorkerStats:
 
 
 class EdgeWorker:
-    def __init__(self, config: EdgeConfig, registry: Registry) -> None:
+    def __init__(self, config: EdgeConfig, registry: Registry, detector: Detector | None = None) -> None:
+        """`detector`: the e-bike detector (default: loaded from `config.elevator`)."""
         self.config = config
         self.registry = registry
         self.topics = Topics(config.mqtt.topic_prefix)
@@ -73,7 +79,8 @@ class EdgeWorker:
         self.mqtt = MqttConnection(
             config.mqtt,
             config.mqtt.client_id or f"gridwatch-{config.edge_id}",
-            subscriptions=self.topics.water_subscriptions(),
+            subscriptions=self.topics.water_subscriptions()
+            + (self.topics.elevator_subscriptions() if config.elevator.enabled else []),
             on_message=self._enqueue,
             manual_ack=True,
             persistent=True,
@@ -83,8 +90,20 @@ class EdgeWorker:
         self.timeseries = build_writer(config.timeseries, config.state_dir)
         self.outbox = Outbox(self.store.path)
         self.sender = AlertSender(self.outbox, config.dispatch, publish=self.mqtt.publish, topics=self.topics)
+        self.elevator = self._elevator_pipeline(detector) if config.elevator.enabled else None
         self.health = (
             HealthServer(config.health_listen, self.snapshot, self.healthy) if config.health_listen else None
+        )
+
+    def _elevator_pipeline(self, detector: Detector | None) -> ElevatorPipeline:
+        cfg = self.config.elevator
+        if detector is None:
+            detector = load_detector(cfg.model, backend=cfg.backend, conf=cfg.conf, threads=cfg.threads)
+        return ElevatorPipeline(
+            cfg, edge_id=self.config.edge_id, registry=self.registry, topics=self.topics, detector=detector,
+            publish=self.mqtt.publish, deadletters=self.deadletters, outbox_path=self.store.path,
+            state_dir=self.config.state_dir, wake=self.sender.wake,
+            max_future_skew_s=self.config.ingest.max_future_skew_s,
         )
 
     # ---- life cycle -------------------------------------------------------------------
@@ -96,6 +115,8 @@ class EdgeWorker:
         self.sender.start()
         self._thread = threading.Thread(target=self._process_loop, name="edge-rules", daemon=True)
         self._thread.start()
+        if self.elevator:
+            self.elevator.start()  # first releases the doors a killed previous run held (queued until connected)
         self.mqtt.start()
         if self.health:
             self.health.start()
@@ -105,6 +126,10 @@ class EdgeWorker:
         self._accepting = False
         if self.health:
             self.health.stop()
+        if self.elevator:
+            # Release every held door while still connected: an elevator is never held by a dead program.
+            self.elevator.stop()
+            self.mqtt.flush(5.0)
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=30)
@@ -115,6 +140,9 @@ class EdgeWorker:
 
     # ---- MQTT thread: hand over, never work here ----------------------------------------
     def _enqueue(self, message: InboundMessage) -> None:
+        if self.elevator is not None and self.elevator.offer(message):
+            self.mqtt.ack(message)  # a frame is worth nothing later: never redelivered, never queued
+            return
         if self._accepting:  # when stopping, leave it unacknowledged: the broker redelivers it
             self._queue.put(message)  # blocks when full: back-pressure to the broker
 
@@ -253,11 +281,13 @@ class EdgeWorker:
             "watermark": mark.isoformat() if mark else None,
             "outbox": self.outbox.stats(),
             "mqtt_connected": self.mqtt.connected.is_set(),
+            "elevator": self.elevator.snapshot() if self.elevator else None,
         }
 
     def healthy(self) -> bool:
-        """Connected and subscribed at the broker, and the rules thread alive."""
-        return bool(self._thread and self._thread.is_alive() and self.mqtt.subscribed.is_set())
+        """Connected and subscribed at the broker, the rules thread alive, and the elevator threads alive."""
+        elevator_ok = self.elevator is None or self.elevator.alive
+        return bool(self._thread and self._thread.is_alive() and self.mqtt.subscribed.is_set() and elevator_ok)
 
     def _log_stats(self) -> None:
         log.info("edge stats %s", self.snapshot())

@@ -55,6 +55,10 @@ class Topics:
     def water_subscriptions(self) -> list[str]:
         return [f"{self.prefix}/water/+/reading", f"{self.prefix}/water/+/away"]
 
+    def elevator_subscriptions(self) -> list[str]:
+        """What an edge running the e-bike pipeline consumes: camera frames and door status."""
+        return [f"{self.prefix}/elevator/+/frame", f"{self.prefix}/elevator/+/status"]
+
     def parse(self, topic: str) -> Route | None:
         """The route of an inbound topic, or None when it is not one the edge consumes."""
         parts = topic.split("/")

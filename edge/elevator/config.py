@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from ingest.config import Section
 from rules.elevator.ebike import EbikeParams
+
+
+def _beside_config(value: Path | None, info: ValidationInfo) -> Path | None:
+    """A relative path in edge.yaml is relative to that file (as `registry` and `state_dir` are)."""
+    base = (info.context or {}).get("base_dir")
+    if value is not None and base is not None and not value.is_absolute():
+        return Path(base) / value
+    return value
 
 
 class EvidenceConfig(Section):
@@ -20,6 +28,8 @@ class EvidenceConfig(Section):
     max_total_mb: float = Field(2000.0, gt=0, description="oldest clips go first when the folder grows past this")
     dir: Path | None = Field(None, description="default: <state_dir>/evidence")
 
+    _dir = field_validator("dir")(_beside_config)
+
 
 class FlywheelConfig(Section):
     enabled: bool = True
@@ -28,6 +38,8 @@ class FlywheelConfig(Section):
     min_interval_s: float = Field(30.0, ge=0, description="at most one unsure frame per camera this often")
     max_images: int = Field(5000, ge=0, description="the folder stops growing here until someone labels it")
     dir: Path | None = Field(None, description="default: <state_dir>/unsure (YOLO format, for labelling)")
+
+    _dir = field_validator("dir")(_beside_config)
 
 
 class ElevatorConfig(Section):
@@ -47,3 +59,5 @@ class ElevatorConfig(Section):
     source_fps: float = Field(5.0, gt=0, le=60, description="frames per second taken from RTSP, video and folders")
     evidence: EvidenceConfig = EvidenceConfig()
     flywheel: FlywheelConfig = FlywheelConfig()
+
+    _model = field_validator("model")(_beside_config)

@@ -58,6 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           help="also score the augmented copies of the held-out originals")
     evaluate.add_argument("--conf", type=float, default=0.25, help="where precision and recall are read")
     evaluate.add_argument("--backend", default="onnx", choices=("onnx", "ultralytics"))
+    evaluate.add_argument("--second-opinion", type=Path, default=None, metavar="YOLOX_ONNX",
+                          help="also score the COCO YOLOX-Nano's bicycles/motorcycles alone, in union and as a "
+                               f"confirmation (e.g. {SHARED_DIR / 'weights' / 'yolox_nano.onnx'})")
     evaluate.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -124,6 +127,13 @@ def _eval(args: argparse.Namespace) -> int:
         return 0
     print(f"model {args.model} ({args.backend}) on {report.images} images: {scope}")
     print("\n".join(report.lines()))
+    if args.second_opinion:
+        from models.training.second_opinion import compare
+
+        print(f"e-bikes with the COCO detector {args.second_opinion.name} as a second opinion "
+              f"(P and R at conf {args.conf:g}):")
+        for row in compare(detector, args.second_opinion, images, conf=args.conf):
+            print(f"  {row.way:<10} P {row.precision:.3f}  R {row.recall:.3f}  AP50 {row.ap50:.3f}")
     return 0
 
 

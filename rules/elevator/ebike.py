@@ -190,6 +190,7 @@ class EbikeRule:
         frame_hw: tuple[int, int], ids: tuple[int, ...],
     ) -> Decision:
         track, hist, by = max(confirmed, key=lambda c: (_median(c[1]), -c[0].id))
+        bikes = distinct_count([t.box for t, _, _ in confirmed])
         evidence = {
             "track_id": track.id,
             "median_score": round(_median(hist), 3),
@@ -197,15 +198,15 @@ class EbikeRule:
             "window_frames": self.params.window_frames,
             "box": [round(v, 1) for v in track.box],
             "frame_hw": list(frame_hw),
-            "bikes": len(confirmed),
+            "bikes": bikes,
             "first_seen": to_rfc3339(_at(hist.first_seen)),
             "frame_ts": to_rfc3339(_at(now)),
             "door": car.door or "unknown",
             "admitted_by": by,
         }
         summary = (
-            f"电梯 {eid} 轿厢内发现电动车（{len(confirmed)} 辆），已保持开门并语音劝离 / "
-            f"E-bike in elevator {eid} ({len(confirmed)}): door held, announcement playing"
+            f"电梯 {eid} 轿厢内发现电动车（{bikes} 辆），已保持开门并语音劝离 / "
+            f"E-bike in elevator {eid} ({bikes}): door held, announcement playing"
         )
         if not self._book.is_open(EBIKE, eid):
             change = self._book.raise_or_update(EBIKE, eid, "critical", _at(now), _at(now), summary, evidence)
@@ -252,6 +253,26 @@ class EbikeRule:
             p = self.params
             car = self._cars[eid] = _Car(IouTracker(p.iou_match, p.max_missed))
         return car
+
+
+def distinct_count(boxes: Sequence[tuple[float, float, float, float]], overlap: float = 0.5) -> int:
+    """Bikes, not boxes: a detector may box one bike twice (whole and front half) past NMS. Boxes that cover
+    more than `overlap` of the smaller one are counted once (greedy, largest first)."""
+    kept: list[tuple[float, float, float, float]] = []
+    for box in sorted(boxes, key=lambda b: -(b[2] - b[0]) * (b[3] - b[1])):
+        if all(_cover(box, other) <= overlap for other in kept):
+            kept.append(box)
+    return len(kept)
+
+
+def _cover(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    """Intersection over the smaller box's area."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return w * h / smaller if smaller > 0 else 0.0
 
 
 def _median(hist: _History) -> float:

@@ -189,6 +189,16 @@ def test_two_bikes_are_one_episode() -> None:
     assert result.decisions[14].confirmed == (1, 2)
 
 
+def test_one_bike_boxed_twice_counts_as_one() -> None:
+    # Past NMS a detector may box the whole bike and its front half: two tracks, one bike.
+    whole, half = (500.0, 300.0, 800.0, 700.0), (500.0, 300.0, 660.0, 560.0)
+    result = run([[bike(whole, 0.8), bike(half, 0.6)] for _ in range(10)], OPEN)
+    assert result.raises == [4]
+    raised = result.decisions[4]
+    assert len(raised.confirmed) == 2 and raised.changes[0].evidence["bikes"] == 1
+    assert "（1 辆）" in raised.changes[0].summary
+
+
 # -- the door --------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("name", "door", "frames", "params", "raises"),
