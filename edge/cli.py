@@ -55,6 +55,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             config = validate_file(model, path)
             registry_path = config.registry
             summary = f"{kind} config"
+            if kind == "edge" and config.elevator.enabled:
+                errors += _elevator_model_errors(path, config.elevator)
         if registry_path is not None:
             try:
                 load_registry(registry_path)
@@ -70,6 +72,31 @@ def cmd_check(args: argparse.Namespace) -> int:
         return 1
     print(f"{path}: OK ({summary})")
     return 0
+
+
+def _elevator_model_errors(path: Path, elevator) -> list[str]:
+    """The e-bike model loads and detects the configured e-bike classes (else the worker would fail at start)."""
+    from ingest.yamlconf import line_of
+    from models.vision.model_file import DEFAULT_EBIKE_MODEL, read_model_info
+
+    _, lines = load_yaml(path)
+
+    def where(*loc: str) -> str:
+        line = line_of(lines, ("elevator", *loc))
+        return f"{path}:{line}" if line else str(path)
+
+    model = elevator.model or DEFAULT_EBIKE_MODEL
+    try:
+        info = read_model_info(model)
+    except FileNotFoundError:
+        return [f"{where('model')}: elevator.model: no model file at {model}"]
+    except Exception as exc:  # a foreign or corrupt file: ONNX Runtime raises its own types
+        return [f"{where('model')}: elevator.model: cannot load {model}: {exc}"]
+    missing = [c for c in elevator.ebike.ebike_classes if c not in info.class_names]
+    if missing:
+        return [f"{where('ebike', 'ebike_classes')}: elevator.ebike.ebike_classes: {missing} not among the "
+                f"classes of {model}: {list(info.class_names)}"]
+    return []
 
 
 def _load(config_loader, path: str | None):

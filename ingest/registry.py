@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Id = str
 
@@ -81,7 +81,21 @@ class Elevator(_Strict):
     id: Id
     building: Id | None = None
     source: str | None = "mqtt"
+    # The car's floor polygon in normalised image coordinates (rules.elevator.zone); None: the whole frame.
     zone: list[tuple[float, float]] | None = None
+
+    @field_validator("zone")
+    @classmethod
+    def _zone_is_a_polygon(cls, value: list[tuple[float, float]] | None) -> list[tuple[float, float]] | None:
+        if value is None:
+            return value
+        if len(value) < 3:
+            raise ValueError(f"a zone needs at least 3 points (x, y), got {len(value)}; leave it out for the whole "
+                             "frame")
+        outside = [p for p in value if not all(0 <= v <= 1 for v in p)]
+        if outside:
+            raise ValueError(f"zone points are normalised, x and y in 0-1 of the frame; outside: {outside}")
+        return value
 
 
 class Registry(_Strict):

@@ -7,6 +7,9 @@ An elevator is never held by a dead program. Three guards make sure of it:
 - the held set is persisted (a small JSON file, atomically replaced), so a worker killed with
   `kill -9` (which can release nothing) is followed by one that releases those doors first
   thing at its start. Between the kill and the restart the box's own timeout is the last guard.
+A watchdog release is remembered with its alert: when judging resumes and the rule still confirms the bike
+of that open episode, the pipeline holds the door again (`rehold_due`), keeping the first hold's start so
+that `max_hold_s` bounds the episode's holds together. A `max_hold_s` release is final for its episode.
 """
 
 from __future__ import annotations
@@ -39,6 +42,15 @@ class Hold:
     announced: float = 0.0  # wall clock of the last announcement
 
 
+@dataclass(slots=True, frozen=True)
+class Release:
+    """A hold the linkage ended by itself (not the rule): may the door be held again for the same alert?"""
+
+    alert_id: str | None
+    since: float  # when the released hold began
+    final: bool  # released after max_hold_s: no new hold until the episode clears
+
+
 def _now_dt(wall: float) -> datetime:
     return datetime.fromtimestamp(wall, tz=UTC)
 
@@ -58,6 +70,7 @@ class DoorLinkage:
         self.reannounce_s = reannounce_s
         self._lock = threading.Lock()
         self._held: dict[str, Hold] = {}
+        self._released: dict[str, Release] = {}  # by elevator: the last release by the watchdog
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.sent: dict[str, int] = {}
@@ -71,25 +84,38 @@ class DoorLinkage:
         wall = time.time()
         with self._lock:
             if command.action == "hold_door":
-                self._held[elevator_id] = Hold(command.alert_id, wall)
+                before = self._released.pop(elevator_id, None)
+                again = before is not None and before.alert_id == command.alert_id
+                self._held[elevator_id] = Hold(command.alert_id, before.since if again else wall)
             elif command.action == "release_door":
                 self._held.pop(elevator_id, None)
+                self._released.pop(elevator_id, None)  # the episode is over
             elif command.action == "announce" and elevator_id in self._held:
                 hold = self._held[elevator_id]
                 hold.text, hold.announced = command.text, wall
             self._save()
         self._emit(elevator_id, command)
 
-    def release(self, elevator_id: str, why: str) -> bool:
+    def release(self, elevator_id: str, why: str, *, remember: Release | None = None) -> bool:
         """Release a held door outside the rule (watchdog, stop); the alert itself stays as it is."""
         with self._lock:
             hold = self._held.pop(elevator_id, None)
             if hold is None:
                 return False
+            if remember is not None:
+                self._released[elevator_id] = remember
             self._save()
         log.warning("releasing the door of elevator %s (alert %s): %s", elevator_id, hold.alert_id, why)
         self._command(elevator_id, "release_door", hold.alert_id)
         return True
+
+    def rehold_due(self, elevator_id: str, alert_id: str, wall: float) -> bool:
+        """True when the watchdog released this door for this alert, and not for being held too long."""
+        with self._lock:
+            if elevator_id in self._held:
+                return False
+            last = self._released.get(elevator_id)
+            return bool(last and last.alert_id == alert_id and not last.final and wall - last.since < self.max_hold_s)
 
     def release_all(self, why: str) -> int:
         return sum(self.release(eid, why) for eid in self.held())
@@ -163,10 +189,12 @@ class DoorLinkage:
             judged = judged_at(eid)
             last = max(judged if judged is not None else hold.since, hold.since)
             if wall - last > self.watchdog_s:
-                if self.release(eid, f"camera not judged for {wall - last:.1f} s (watchdog {self.watchdog_s:g} s)"):
+                if self.release(eid, f"camera not judged for {wall - last:.1f} s (watchdog {self.watchdog_s:g} s)",
+                                remember=Release(hold.alert_id, hold.since, final=False)):
                     self.watchdog_releases += 1
             elif wall - hold.since > self.max_hold_s:
-                if self.release(eid, f"held for {wall - hold.since:.0f} s, the most allowed is {self.max_hold_s:g} s"):
+                if self.release(eid, f"held for {wall - hold.since:.0f} s, the most allowed is {self.max_hold_s:g} s",
+                                remember=Release(hold.alert_id, hold.since, final=True)):
                     self.max_hold_releases += 1
             elif hold.text and wall - hold.announced >= self.reannounce_s:
                 with self._lock:

@@ -9,6 +9,8 @@ Threads and hand-overs:
 - the linkage's watchdog thread releases doors of cameras that stopped being judged and checks camera liveness.
 Order on a raise: the door hold goes out first (safety, latency), the alert right after, through the durable
 outbox (this pipeline's own connection: the worker's belongs to its rules thread); the clip follows as an update.
+Across restarts: the next run releases the doors a killed run held and clears the episodes it left open
+(open_episodes.py); after a watchdog release, a bike still confirmed in its open episode is held again.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from edge.elevator.evidence import ClipRecorder, annotate, encode_snapshot
 from edge.elevator.flywheel import UnsureFrames
 from edge.elevator.frame import Frame
 from edge.elevator.linkage import DoorLinkage
+from edge.elevator.open_episodes import OpenEpisodes
 from edge.elevator.sources import OpenCvSource, is_opencv_source
 from edge.outbox import Outbox
 from ingest.deadletter import DeadLetterSink
@@ -45,7 +48,7 @@ from ingest.wire.elevator import ElevatorStatus
 from models.vision.detector import Detector
 from models.vision.frames import FrameError, LatestFrameSlot, decode_jpeg
 from models.vision.types import Detections
-from rules.elevator.ebike import Decision, EbikeRule
+from rules.elevator.ebike import Decision, EbikeRule, hold_commands
 from rules.elevator.tracker import Detection
 from rules.elevator.zone import Zone
 from rules.episode import AlertChange
@@ -87,6 +90,8 @@ class PipelineStats:
     internal_errors: int = 0
     raises: int = 0
     clears: int = 0
+    restart_clears: int = 0  # episodes a previous run left open, cleared at start
+    reholds: int = 0  # doors held again after a watchdog release, the bike still confirmed
     alert_changes: int = 0
     clip_updates: int = 0
     unsure_saved: int = 0
@@ -123,6 +128,7 @@ class ElevatorPipeline:
         self.rule = EbikeRule(config.ebike, {e.id: Zone.of(e.zone) for e in registry.elevators})
         self.linkage = DoorLinkage(publish, topics, state_dir / "elevator_doors.json",
                                    watchdog_s=config.watchdog_s, max_hold_s=config.max_hold_s)
+        self.open_episodes = OpenEpisodes(state_dir / "elevator_episodes.json")
         self.liveness = CameraLiveness(config.camera_silent_s, [e.id for e in registry.elevators],
                                        started=time.time())
         evidence_dir = config.evidence.dir or state_dir / "evidence"
@@ -151,6 +157,7 @@ class ElevatorPipeline:
         released = self.linkage.release_left_over()
         if released:
             log.warning("released %d elevator door(s) the previous run left held", released)
+        self._clear_left_open()
         self._stop.clear()
         self._accepting = True
         self._thread = threading.Thread(target=self._run, name="elevator-detector", daemon=True)
@@ -158,6 +165,16 @@ class ElevatorPipeline:
         self.linkage.start_watchdog(self._judged.get, self._check_cameras)
         for source in self._sources:
             source.start()
+
+    def _clear_left_open(self) -> None:
+        """Episodes the previous run left open are cleared: the car is judged afresh (a bike still there is a
+        new episode), and an alert nobody can clear any more must not stay active at dispatch."""
+        cleared = self.open_episodes.left_open(datetime.now(UTC))
+        if cleared:
+            log.warning("clearing %d elevator alert(s) the previous run left open", len(cleared))
+            self._deliver(cleared)
+            self.stats.restart_clears += len(cleared)
+        self.open_episodes.forget_all()  # only after the outbox has the clears: a kill before repeats them
 
     def stop(self) -> None:
         """Stop taking frames, end the threads, and release every held door (before the worker disconnects)."""
@@ -279,11 +296,25 @@ class ElevatorPipeline:
             self.stats.stage_ms[name].append(value * 1e3)
         for command in decision.commands:  # the door first: safety and latency
             self.linkage.send(frame.elevator_id, command)
+        if decision.confirmed and not decision.commands:
+            self._hold_again(frame.elevator_id, frame.ts)
         self.clips.add(frame.elevator_id, frame.ts, image)  # before a start: the deciding frame is in the clip
         if decision.changes:
             self._emit(decision, frame, image, found)
         if self.unsure is not None and self.unsure.consider(frame.elevator_id, frame.ts, image, found):
             self.stats.unsure_saved += 1
+
+    def _hold_again(self, elevator_id: str, ts: float) -> None:
+        """Judging resumed after a watchdog release and the open episode's bike is still confirmed: hold the
+        door again under the same alert (never after a max_hold_s release: that one is final)."""
+        alert_id = self.rule.open_alert_id(elevator_id)
+        if alert_id is None or not self.linkage.rehold_due(elevator_id, alert_id, time.time()):
+            return
+        log.warning("holding the door of elevator %s again (alert %s): judging resumed, the bike is still there",
+                    elevator_id, alert_id)
+        for command in hold_commands(alert_id, _at(ts), self.config.ebike.announce_text):
+            self.linkage.send(elevator_id, command)
+        self.stats.reholds += 1
 
     def _emit(self, decision: Decision, frame: Frame, image: np.ndarray, found: Detections) -> None:
         alerts = []
@@ -356,6 +387,7 @@ class ElevatorPipeline:
         return change.to_alert(self.edge_id, building, grid)
 
     def _deliver(self, alerts: list[Alert]) -> None:
+        self.open_episodes.record(alerts)  # first: a kill after it can only repeat a clear, never lose one
         added = self.outbox.append_now(alerts)
         self.stats.alert_changes += added
         for alert in alerts:
@@ -390,6 +422,8 @@ class ElevatorPipeline:
             "internal_errors": s.internal_errors,
             "raises": s.raises,
             "clears": s.clears,
+            "restart_clears": s.restart_clears,
+            "reholds": s.reholds,
             "alert_changes": s.alert_changes,
             "clip_updates": s.clip_updates,
             "unsure_saved": s.unsure_saved,

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ingest.wire.alert import AlertType
+from ingest.wire.alert import AlertType, episode_id
 from ingest.wire.elevator import ElevatorCommand, ElevatorStatus
 from ingest.wire.timestamps import to_rfc3339
 from rules.elevator.tracker import Detection, IouTracker, Track, iou_matrix
@@ -117,6 +117,11 @@ class EbikeRule:
 
     def is_open(self, elevator_id: str) -> bool:
         return self._book.is_open(EBIKE, elevator_id)
+
+    def open_alert_id(self, elevator_id: str) -> str | None:
+        """The id of the car's open e-bike episode, if one is open."""
+        start = self._book.started_at(EBIKE, elevator_id)
+        return None if start is None else episode_id(EBIKE, elevator_id, start)
 
     def on_status(self, elevator_id: str, status: ElevatorStatus) -> None:
         car = self._car(elevator_id)
@@ -212,11 +217,7 @@ class EbikeRule:
             change = self._book.raise_or_update(EBIKE, eid, "critical", _at(now), _at(now), summary, evidence)
             assert change is not None
             car.sent = evidence
-            at = _at(now)
-            commands = [
-                ElevatorCommand(action="hold_door", alert_id=change.id, ts=at),
-                ElevatorCommand(action="announce", alert_id=change.id, text=self.params.announce_text, ts=at),
-            ]
+            commands = hold_commands(change.id, _at(now), self.params.announce_text)
             return Decision([change], commands, ids, snapshot=True)
         if car.sent is not None and not self._meaningful(car.sent, evidence):
             return Decision(confirmed=ids)
@@ -253,6 +254,14 @@ class EbikeRule:
             p = self.params
             car = self._cars[eid] = _Car(IouTracker(p.iou_match, p.max_missed))
         return car
+
+
+def hold_commands(alert_id: str, at: datetime, announce_text: str) -> list[ElevatorCommand]:
+    """Hold the door, then tell the rider why: on a raise, and again when the edge re-holds a released door."""
+    return [
+        ElevatorCommand(action="hold_door", alert_id=alert_id, ts=at),
+        ElevatorCommand(action="announce", alert_id=alert_id, text=announce_text, ts=at),
+    ]
 
 
 def distinct_count(boxes: Sequence[tuple[float, float, float, float]], overlap: float = 0.5) -> int:

@@ -145,3 +145,62 @@ def test_services_refuse_a_bad_config_with_its_line(tmp_path: Path, command: str
     path = write(tmp_path, "bad.yaml", "state_dir: var\nmqtt:\n  url: ftp://nowhere\n")
     assert main([command, "--config", str(path)]) == 1
     assert "bad.yaml:3: mqtt.url" in capsys.readouterr().err
+
+
+EDGE_WITH_ELEVATOR = """\
+edge_id: e1
+registry: registry.yaml
+elevator:
+  model: {model}
+  ebike:
+    ebike_classes: {classes}
+"""
+
+
+@pytest.mark.parametrize(
+    ("model", "classes", "expected"),
+    [
+        ("models/nope.onnx", "[ebike]", ["edge.yaml:4: elevator.model: no model file at"]),
+        ("not-a-model.onnx", "[ebike]", ["edge.yaml:4: elevator.model: cannot load"]),
+        ("BUNDLED", "[ebike, scooter]", ["edge.yaml:6: elevator.ebike.ebike_classes: ['scooter'] not among",
+                                         "'ebike', 'person'"]),
+    ],
+)
+def test_check_loads_the_elevator_model_and_its_classes(
+    tmp_path: Path, model: str, classes: str, expected: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from models.vision.model_file import DEFAULT_EBIKE_MODEL
+
+    write(tmp_path, "registry.yaml", REGISTRY)
+    (tmp_path / "not-a-model.onnx").write_bytes(b"\x08\x01garbage" * 10)
+    path = write(tmp_path, "edge.yaml", EDGE_WITH_ELEVATOR.format(
+        model=DEFAULT_EBIKE_MODEL if model == "BUNDLED" else model, classes=classes))
+    assert main(["check", str(path)]) == 1
+    err = capsys.readouterr().err
+    for fragment in expected:
+        assert fragment in err, err
+    # The same config with the bundled model and its own class passes; so does one with the elevator off.
+    write(tmp_path, "edge.yaml", EDGE_WITH_ELEVATOR.format(model=DEFAULT_EBIKE_MODEL, classes="[ebike]"))
+    assert main(["check", str(path)]) == 0
+    write(tmp_path, "edge.yaml", f"elevator:\n  enabled: false\n  model: {model}\n")
+    assert main(["check", str(path)]) == 0
+
+
+@pytest.mark.parametrize(
+    ("zone", "line", "message"),
+    [
+        ("[[0.1, 0.2], [0.9, 0.2]]", 4, "a zone needs at least 3 points (x, y), got 2"),
+        ("[]", 4, "a zone needs at least 3 points"),
+        ("\n      - [0.1, 0.2]\n      - [1.2, 0.4]\n      - [0.5, -0.1]", 5, "outside: [(1.2, 0.4), (0.5, -0.1)]"),
+        ("[[0.1, 0.2], [0.9]]", 4, "elevators.1.zone.1"),
+    ],
+)
+def test_a_bad_elevator_zone_is_an_error_with_its_line(
+    tmp_path: Path, zone: str, line: int, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, "registry.yaml", "elevators:\n  - {id: e1, zone: [[0, 0.3], [1, 0.3], [0.5, 1]]}\n"
+                                            f"  - id: e2\n    zone: {zone}\n")
+    assert main(["check", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"registry.yaml:{line}: elevators.1.zone" in err and message in err, err
+    assert "elevators.0" not in err, "a good zone passes"
