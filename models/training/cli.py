@@ -13,7 +13,13 @@ import json
 import sys
 from pathlib import Path
 
-from models.training.dataset import DEFAULT_NAMES, find_images, split_by_original, write_dataset
+from models.training.dataset import (
+    DEFAULT_NAMES,
+    find_images,
+    split_by_original,
+    write_background_crops,
+    write_dataset,
+)
 from models.vision.model_file import DEFAULT_EBIKE_MODEL
 
 SHARED_DIR = Path(__file__).resolve().parents[3] / "shared"
@@ -38,6 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--batch", type=int, default=16)
     train.add_argument("--device", default="auto", help="auto (GPU when torch sees one), cpu, 0, ...")
     train.add_argument("--workers", type=int, default=2, help="data loader processes")
+    train.add_argument("--background-crops", type=int, default=6,
+                       help="crops without an e-bike per training original, added to train (default 6; 0: none)")
     train.add_argument("--names", nargs="+", default=list(DEFAULT_NAMES), help="class names, in label order")
 
     export = sub.add_parser("export", help="ONNX for the edge, at the camera's aspect")
@@ -77,12 +85,14 @@ def _train(args: argparse.Namespace) -> int:
     else:
         split = split_by_original(find_images(data), args.val_share, args.seed)
         data_yaml = write_dataset(split, args.out / "dataset", tuple(args.names))
+        crops = write_background_crops(split.train, args.out / "dataset", args.background_crops, seed=args.seed)
         train_groups, val_groups = split.groups()
         split_file = args.out / "split.json"
         write_split(split_file, train_groups, val_groups, dataset=str(data), seed=args.seed,
                     val_share=args.val_share)
         print(f"split by original: {len(train_groups)} train ({len(split.train)} images), "
-              f"{len(val_groups)} held out ({len(split.val)} images, {len(split.val_originals)} originals)")
+              f"{len(val_groups)} held out ({len(split.val)} images, {len(split.val_originals)} originals); "
+              f"{crops} crops without e-bikes added to train")
     weights = args.weights or (BASE_WEIGHTS if BASE_WEIGHTS.is_file() else BUNDLED_PT)
     result = train(data_yaml, args.out, weights=weights, epochs=args.epochs, imgsz=args.imgsz, batch=args.batch,
                    device=args.device, seed=args.seed, workers=args.workers)

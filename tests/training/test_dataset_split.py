@@ -57,3 +57,28 @@ def test_dataset_folder_for_ultralytics(shared_dir: Path, tmp_path: Path) -> Non
         for image in images:
             text = (labels / f"{image.stem}.txt").read_text()
             assert text.endswith("\n") and all(len(line.split()) == 5 for line in text.splitlines())
+
+
+def test_background_crops_hold_no_ebike_and_keep_people_clipped(shared_dir: Path, tmp_path: Path) -> None:
+    from models.training.dataset import write_background_crops
+    from models.vision.metrics import read_yolo_labels
+
+    split = split_by_original(find_images(_ebike_set(shared_dir)), 0.25, seed=0)
+    out = tmp_path / "ds"
+    write_dataset(split, out)
+    made = write_background_crops(split.train, out, 3, seed=0)
+    crops = sorted((out / "images/train").glob("*_crop*.jpg"))
+    assert made == len(crops) > 10
+    import cv2
+
+    people = 0
+    for crop in crops:
+        # The crop's own original is in train, never held out.
+        assert original_of(crop) in split.groups()[0]
+        ids, boxes = read_yolo_labels(out / "labels/train" / f"{crop.stem}.txt", cv2.imread(str(crop)).shape[:2])
+        assert 0 not in ids.tolist()  # no e-bike in a background crop
+        people += len(ids)
+        h, w = cv2.imread(str(crop)).shape[:2]
+        assert (boxes[:, [0, 2]] >= -0.5).all() and (boxes[:, [0, 2]] <= w + 0.5).all()
+        assert (boxes[:, [1, 3]] >= -0.5).all() and (boxes[:, [1, 3]] <= h + 0.5).all()
+    assert people > 0  # people beside the bike stay labelled in the crops
