@@ -230,8 +230,12 @@ class EbikeRule:
         return Decision([change] if change else [], [], ids)
 
     def _meaningful(self, sent: dict[str, Any], new: dict[str, Any]) -> bool:
-        """Another bike leads, the count changed, the score moved, or the bike moved: worth an update."""
-        if sent["track_id"] != new["track_id"] or sent["bikes"] != new["bikes"]:
+        """More bikes than last said, the score moved, or the leading bike moved: worth an update.
+
+        Not a change of the leading track or one bike fewer: a bike boxed twice makes tracks come and go and
+        the lead swap every few frames, and a grid worker's phone must not buzz for that. One fewer is told by
+        the clear when none is left."""
+        if new["bikes"] > sent["bikes"]:
             return True
         if abs(sent["median_score"] - new["median_score"]) >= self.params.update_score_delta:
             return True

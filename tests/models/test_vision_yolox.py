@@ -99,7 +99,7 @@ def test_registry_builds_the_onnx_backend(shared_dir: Path) -> None:
                                class_names=COCO80, conf=0.5)
     assert isinstance(detector, Detector)
     assert detector.class_names[0] == "person"
-    assert set(DETECTORS) == {"onnx"}
+    assert set(DETECTORS) == {"onnx", "ultralytics"}  # ultralytics: the train extra, parity-tested in tests/training
     with pytest.raises(ValueError, match="unknown detector backend"):
         create_detector("tflite")
 

@@ -199,6 +199,14 @@ def test_one_bike_boxed_twice_counts_as_one() -> None:
     assert "（1 辆）" in raised.changes[0].summary
 
 
+def test_a_second_box_that_comes_and_goes_does_not_chatter() -> None:
+    # The half-bike box flickers in and out: tracks come and go and the lead may swap; the phone stays quiet.
+    whole, half = (500.0, 300.0, 800.0, 700.0), (500.0, 300.0, 660.0, 560.0)
+    frames = [[bike(whole, 0.8), bike(half, 0.85)] if (i // 3) % 2 else [bike(whole, 0.8)] for i in range(120)]
+    result = run(frames, OPEN)
+    assert len(result.raises) == 1 and result.updates == [] and result.clears == []
+
+
 # -- the door --------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("name", "door", "frames", "params", "raises"),
