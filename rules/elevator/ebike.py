@@ -27,13 +27,12 @@ from datetime import UTC, datetime
 from statistics import median
 from typing import Any
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ingest.wire.alert import AlertType, episode_id
 from ingest.wire.elevator import ElevatorCommand, ElevatorStatus
 from ingest.wire.timestamps import to_rfc3339
-from rules.elevator.tracker import Detection, IouTracker, Track, iou_matrix
+from rules.elevator.tracker import Detection, IouTracker, Track
 from rules.elevator.zone import Zone
 from rules.episode import AlertChange, EpisodeBook
 
@@ -60,7 +59,7 @@ class EbikeParams(BaseModel):
     iou_match: float = Field(0.3, gt=0, le=1, description="tracker: least overlap to continue a track")
     max_missed: int = Field(10, ge=0, le=10_000, description="tracker: frames a track survives unmatched")
     update_score_delta: float = Field(0.1, gt=0, le=1, description="median score move that updates the alert")
-    update_iou_below: float = Field(0.5, ge=0, le=1, description="box overlap with the last sent below this updates")
+    update_iou_below: float = Field(0.5, ge=0, le=1, description="the bike moved: overlap with the last sent box (of the smaller) below this")
     announce_text: str = Field(DEFAULT_ANNOUNCEMENT, min_length=1, max_length=500, description="played in the car")
 
     @model_validator(mode="after")
@@ -239,8 +238,8 @@ class EbikeRule:
             return True
         if abs(sent["median_score"] - new["median_score"]) >= self.params.update_score_delta:
             return True
-        overlap = iou_matrix(np.array([sent["box"]], dtype=float), np.array([new["box"]], dtype=float))[0, 0]
-        return bool(overlap < self.params.update_iou_below)
+        # Overlap as intersection over the smaller box: the whole bike and its front half are the same place.
+        return _cover(tuple(sent["box"]), tuple(new["box"])) < self.params.update_iou_below
 
     def _clear(self, eid: str, car: _Car, now: float) -> Decision:
         summary = f"电梯 {eid} 电动车已离开，已恢复关门 / E-bike gone from elevator {eid}: door released"
