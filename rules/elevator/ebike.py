@@ -59,7 +59,9 @@ class EbikeParams(BaseModel):
     iou_match: float = Field(0.3, gt=0, le=1, description="tracker: least overlap to continue a track")
     max_missed: int = Field(10, ge=0, le=10_000, description="tracker: frames a track survives unmatched")
     update_score_delta: float = Field(0.1, gt=0, le=1, description="median score move that updates the alert")
-    update_iou_below: float = Field(0.5, ge=0, le=1, description="the bike moved: overlap with the last sent box (of the smaller) below this")
+    update_iou_below: float = Field(
+        0.5, ge=0, le=1, description="the bike moved: overlap with the last sent box (of the smaller) below this"
+    )
     announce_text: str = Field(DEFAULT_ANNOUNCEMENT, min_length=1, max_length=500, description="played in the car")
 
     @model_validator(mode="after")
