@@ -1,5 +1,6 @@
 """`gridwatch demo`: broker, dispatch endpoint with its command-center page, edge worker,
-the water simulator and simulated grid workers who answer (or not) on their phones.
+the water simulator, elevator cameras playing rides with and without e-bikes (the held-out
+images of the bundled model), and simulated grid workers who answer (or not) on their phones.
 
 The broker is Mosquitto when it is installed; otherwise (or with `--broker embedded`) the
 embedded amqtt broker of edge.embedded_broker, which speaks MQTT 3.1.1 only, so every client
@@ -30,7 +31,7 @@ from dispatch.server import start_in_thread
 from dispatch.sla import SeverityDeadlines, SlaConfig
 from edge.broker import Mosquitto, find_mosquitto, free_port
 from edge.config import DispatchClientConfig, EdgeConfig, load_registry
-from edge.demo_staff import staff
+from edge.demo_staff import add_elevators, elevator_ids, staff
 from edge.worker import EdgeWorker
 from ingest.config import MqttConfig
 from ingest.mqtt_client import InboundMessage, MqttConnection
@@ -42,6 +43,8 @@ from simulators.workers.simulator import WorkerSimulator
 
 if TYPE_CHECKING:
     from edge.embedded_broker import EmbeddedBroker  # imported when used: amqtt takes ~0.1 s to import
+    from simulators.elevator.publish import ElevatorSimThread
+    from simulators.elevator.sources import Source
 
 log = logging.getLogger("gridwatch.demo")
 
@@ -62,6 +65,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ignore", type=float, default=0.15,
                         help="share of alerts a simulated worker never answers, so escalation is seen (default 0.15)")
     parser.add_argument("--no-browser", action="store_true", help="do not open the command-center page")
+    parser.add_argument("--elevators", type=int, default=3,
+                        help="elevator cameras playing rides at 5 fps, el-01... in the first buildings (default 3; "
+                             "0: none)")
+
+# The elevator rides: held-out positives mixed with negatives (a crop beside the bike, the bike painted out).
+ELEVATOR_KINDS = ("positive", "crop", "positive", "inpaint")
+ELEVATOR_FPS = 5.0
+ELEVATOR_RIDE_S = 15.0
 
 # Deadlines short enough to see escalation within a demo, in the proportions of the defaults.
 DEMO_SLA = SlaConfig(critical=SeverityDeadlines(accept_min=1, resolve_min=10),
@@ -69,13 +80,67 @@ DEMO_SLA = SlaConfig(critical=SeverityDeadlines(accept_min=1, resolve_min=10),
                      info=SeverityDeadlines(accept_min=5, resolve_min=60))
 
 
-def _print_alert(message: InboundMessage) -> None:
-    try:
-        alert = json.loads(message.payload)
+class Console:
+    """Prints each alert as the edge publishes it, and each door command the edge sends; counts them."""
+
+    def __init__(self) -> None:
+        self.ebike_alerts: set[str] = set()
+        self.commands: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def on_message(self, message: InboundMessage) -> None:
+        parts = message.topic.split("/")
+        try:
+            if len(parts) == 4 and parts[1] == "elevator" and parts[3] == "command":
+                self._command(parts[2], json.loads(message.payload))
+            else:
+                self._alert(json.loads(message.payload))
+        except (ValueError, KeyError, TypeError):
+            pass
+
+    def _alert(self, alert: dict) -> None:
+        if alert["type"] == "elevator.ebike":
+            with self._lock:
+                known = alert["id"] in self.ebike_alerts
+                self.ebike_alerts.add(alert["id"])
+            if known and alert["state"] == "active":
+                return  # an e-bike episode updates often (box, count, clip): the raise and the clear say enough
         print(f"  [{alert['state']:>7}] {alert['severity']:<8} {alert['type']:<22} "
               f"{alert['subject']:<12} grid={alert.get('grid')}  {alert['summary']}", flush=True)
-    except (ValueError, KeyError):
-        pass
+
+    def _command(self, elevator_id: str, command: dict) -> None:
+        action = command["action"]
+        with self._lock:
+            self.commands[action] = self.commands.get(action, 0) + 1
+        alert = f" (alert {command['alert_id']})" if command.get("alert_id") else ""
+        text = f": {command['text']}" if command.get("text") else ""
+        print(f"  [   door] {elevator_id} {action}{alert}{text}", flush=True)
+
+
+def _elevator_footage() -> tuple[Source | None, str]:
+    """The labelled originals the bundled model held out (all of them without a split); (None, why) if missing."""
+    from simulators.elevator.cli import DEFAULT_SOURCE
+    from simulators.elevator.sources import open_source, read_split
+
+    try:
+        split, split_file = read_split(None)
+        source = open_source(DEFAULT_SOURCE, None, split, split_file)
+    except (OSError, ValueError, KeyError) as exc:
+        return None, f"none: no elevator footage ({exc})"
+    if split_file:
+        return source, f"the {len(source.stills)} originals the model never trained on"
+    return source, f"{len(source.stills)} originals"
+
+
+def _start_elevators(source: Source, n: int, url: str, protocol: str, seed: int) -> ElevatorSimThread:
+    """Cameras and door status of `el-01`..., playing rides until stopped."""
+    from simulators.elevator.cli import elevator_plans
+    from simulators.elevator.footage import RideSpec
+    from simulators.elevator.publish import ElevatorSimThread
+
+    spec = RideSpec(fps=ELEVATOR_FPS, ride_s=ELEVATOR_RIDE_S)
+    plans = elevator_plans(source, spec, elevator_ids(n), seed, None, ELEVATOR_KINDS)
+    return ElevatorSimThread(url, plans, protocol=protocol).start()
 
 
 def _port_free(port: int) -> bool:
@@ -109,12 +174,13 @@ def run_demo(args: argparse.Namespace) -> int:
         broker = EmbeddedBroker().start()
         mqtt = MqttConfig(url=broker.url, protocol="3.1.1")
         broker_line = f"embedded amqtt broker at {broker.url} ({LIMITS}; install Mosquitto for more)"
-        watch = f"mosquitto_sub -V mqttv311 -p {broker.port} -t 'grid/#' -v"
+        sub = f"mosquitto_sub -V mqttv311 -p {broker.port}"
     else:
         broker = Mosquitto(state_dir / "broker").start()
         mqtt = MqttConfig(url=broker.url)
         broker_line = f"Mosquitto at {broker.url}"
-        watch = f"mosquitto_sub -p {broker.port} -t 'grid/#' -v"
+        sub = f"mosquitto_sub -p {broker.port}"
+    watch = f"{sub} -t 'grid/#' -v"
     print(f"broker: {broker_line}", flush=True)
 
     spec = ScenarioSpec(meters=args.meters, days=args.days, interval_min=15.0, seed=args.seed)
@@ -122,7 +188,12 @@ def run_demo(args: argparse.Namespace) -> int:
     spec = dataclasses.replace(spec, start=default_start(spec))
     scenario = generate(spec)
     scenario.write(state_dir / "scenario")
+    elevators = max(0, getattr(args, "elevators", 0))
+    footage, footage_line = _elevator_footage() if elevators else (None, "none (--elevators 0)")
+    elevators = elevators if footage else 0  # a registered camera that never plays would raise camera_offline
     staffed, worker_tokens = staff(scenario.registry())
+    if elevators:
+        staffed = add_elevators(staffed, elevators)
     registry_path = state_dir / "scenario" / "registry.yaml"
     registry_path.write_text(yaml.safe_dump(staffed, sort_keys=False, allow_unicode=True), encoding="utf-8")
     (state_dir / "worker-tokens.yaml").write_text(yaml.safe_dump(worker_tokens), encoding="utf-8")
@@ -146,9 +217,18 @@ def run_demo(args: argparse.Namespace) -> int:
     )
     edge.start()
     edge.mqtt.wait_subscribed(10)  # a new session gets only what is published after its subscription
-    listener = MqttConnection(mqtt, "gridwatch-demo-console", subscriptions=[f"{Topics().prefix}/alerts/#"],
-                              on_message=_print_alert, persistent=False)
+    console = Console()
+    prefix = Topics().prefix
+    listener = MqttConnection(mqtt, "gridwatch-demo-console", on_message=console.on_message, persistent=False,
+                              subscriptions=[f"{prefix}/alerts/#", f"{prefix}/elevator/+/command"])
     listener.start()
+    listener.wait_subscribed(10)
+    cameras = _start_elevators(footage, elevators, broker.url, mqtt.protocol, args.seed) if footage else None
+    cameras_line = footage_line
+    if cameras:
+        cameras_line = (f"{elevators} cameras ({', '.join(elevator_ids(elevators))}) playing rides at "
+                        f"{ELEVATOR_FPS:g} fps, e-bikes wheeled in and rides without, from {footage_line}\n"
+                        f"  door commands:       {sub} -t '{prefix}/elevator/+/command' -v")
 
     stop = threading.Event()
     publisher = MqttPublisher(broker.url, f"gridwatch-sim-water-live-{spec.seed}", protocol=mqtt.protocol)
@@ -167,8 +247,9 @@ gridwatch demo is running ({args.meters} simulated homes, {args.speed:g}x time, 
   dispatch endpoint:   {dispatch.url}/api/v1/alerts
   edge health:         {edge.health.url if edge.health else "-"}/metrics
   see the alerts:      curl -H 'Authorization: Bearer {operator_token}' {dispatch.url}/api/v1/alerts
+  elevators:           {cameras_line}
   ground truth:        {state_dir / "scenario" / "truth.jsonl"}
-Alerts as the edge raises them (Ctrl-C stops):
+Alerts as the edge raises them, and the elevator door commands (Ctrl-C stops):
 """,
         flush=True,
     )
@@ -182,15 +263,20 @@ Alerts as the edge raises them (Ctrl-C stops):
             stop.set()
     sim.join(timeout=10)
     publisher.close()
+    if cameras:
+        cameras.stop()
     time.sleep(1.0)  # let the last readings reach the rules
     snapshot = edge.snapshot()
     loop = workers.counters()
     workers.stop()
-    edge.stop()
+    edge.stop()  # releases any door still held; the console sees it
+    time.sleep(0.5)
     listener.stop()
     dispatch.stop()
     broker.stop()
     print(f"demo stopped: {snapshot['readings']} readings, {snapshot['alert_changes']} alert changes, "
           f"{sum(snapshot['dead_letters'].values())} dead letters; grid workers accepted {loop['accepted']}, "
-          f"resolved {loop['resolved']}, ignored {loop['ignored']}; state kept in {state_dir}")
+          f"resolved {loop['resolved']}, ignored {loop['ignored']}; {len(console.ebike_alerts)} e-bike alerts, "
+          f"doors held {console.commands.get('hold_door', 0)}, released {console.commands.get('release_door', 0)}; "
+          f"state kept in {state_dir}")
     return 0

@@ -1,5 +1,5 @@
 """The demo's people: two grid workers and a leader per grid, one community station, and
-an API token for each (the registry keeps only the tokens' sha256)."""
+an API token for each (the registry keeps only the tokens' sha256); and the demo's elevators."""
 
 from __future__ import annotations
 
@@ -28,3 +28,16 @@ def staff(registry: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     for worker in workers:
         worker["token_sha256"] = hashlib.sha256(tokens[worker["id"]].encode()).hexdigest()
     return {**registry, "grids": grids, "workers": workers, "stations": stations}, tokens
+
+
+def elevator_ids(n: int) -> list[str]:
+    return [f"el-{i:02d}" for i in range(1, n + 1)]
+
+
+def add_elevators(registry: dict[str, Any], n: int) -> dict[str, Any]:
+    """The registry with `n` elevators, one in each of the first buildings (so their alerts reach a grid)."""
+    buildings = [b["id"] for b in registry["buildings"]]
+    if n <= 0 or not buildings:
+        return registry
+    elevators = [{"id": eid, "building": buildings[i % len(buildings)]} for i, eid in enumerate(elevator_ids(n))]
+    return {**registry, "elevators": [*registry.get("elevators", []), *elevators]}

@@ -1,7 +1,8 @@
 """Elevator cameras and boxes on MQTT: each simulated car plays rides in real time, in its own thread.
 
 Frames go out as raw JPEG on `{prefix}/elevator/{id}/frame` with the MQTT v5 user property `ts` (epoch ms,
-the wall clock at publish, which is the event time); door changes as `ElevatorStatus` JSON on `.../status`.
+the wall clock at publish, which is the event time; over MQTT 3.1.1, for the embedded demo broker, there is no
+property and the edge takes the arrival time); door changes as `ElevatorStatus` JSON on `.../status`.
 What the edge commands on `.../command` (hold_door, announce, release_door) is logged and kept. One line
 of ground truth per ride goes to a JSONL file.
 """
@@ -30,19 +31,25 @@ from ingest.wire.elevator import ElevatorCommand, ElevatorStatus
 from simulators.elevator.footage import Ride
 
 log = logging.getLogger("gridwatch.sim.elevator")
+PROTOCOLS = ("5", "3.1.1")
 
 
 def elevator_ids(n: int) -> list[str]:
     return [f"sim-elev-{i:02d}" for i in range(1, n + 1)]
 
 
-def connect(url: str, client_id: str, timeout: float = 10.0, subscribe: tuple[str, ...] = ()) -> paho.Client:
-    """A started MQTT v5 client on a clean session (subscribing again on every reconnect); ConnectionError when
-    no broker answers."""
+def connect(url: str, client_id: str, timeout: float = 10.0, subscribe: tuple[str, ...] = (),
+            protocol: str = "5") -> paho.Client:
+    """A started MQTT client (v5, or 3.1.1 with `protocol="3.1.1"`) on a clean session (subscribing again on
+    every reconnect); ConnectionError when no broker answers."""
     parsed = urlparse(url)
     if parsed.scheme not in ("mqtt", "tcp", ""):
         raise ValueError(f"only mqtt:// URLs are supported, got {url}")
-    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5)
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"MQTT protocol must be one of {', '.join(PROTOCOLS)}, got {protocol}")
+    v5 = protocol == "5"
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                         protocol=paho.MQTTv5 if v5 else paho.MQTTv311, clean_session=None if v5 else True)
     connected = threading.Event()
 
     def on_connect(_client: paho.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
@@ -54,7 +61,11 @@ def connect(url: str, client_id: str, timeout: float = 10.0, subscribe: tuple[st
 
     client.on_connect = on_connect
     client.max_queued_messages_set(0)
-    client.connect_async(parsed.hostname or "127.0.0.1", parsed.port or 1883, clean_start=True)
+    host, port = parsed.hostname or "127.0.0.1", parsed.port or 1883
+    if v5:
+        client.connect_async(host, port, clean_start=True)
+    else:  # 3.1.1: the clean session was asked for in the constructor
+        client.connect_async(host, port)
     client.loop_start()
     if not connected.wait(timeout):
         client.loop_stop()
@@ -110,9 +121,9 @@ class CarPlayer:
     """One elevator: plays its rides one after the other at the rides' frame rate, on the wall clock."""
 
     def __init__(self, client: paho.Client, topics: Topics, elevator_id: str, truth: TruthWriter,
-                 stop: threading.Event) -> None:
+                 stop: threading.Event, v5: bool = True) -> None:
         self.client, self.topics, self.elevator_id = client, topics, elevator_id
-        self.truth, self.stop = truth, stop
+        self.truth, self.stop, self.v5 = truth, stop, v5
         self.frames_sent = 0
 
     def _status(self, door: str, ts_ms: int) -> None:
@@ -121,8 +132,10 @@ class CarPlayer:
 
     def _frame(self, jpeg: bytes) -> int:
         ts_ms = _now_ms()
-        props = Properties(PacketTypes.PUBLISH)
-        props.UserProperty = [("ts", str(ts_ms))]
+        props = None
+        if self.v5:  # 3.1.1 has no properties: the edge takes the arrival time, a few ms later
+            props = Properties(PacketTypes.PUBLISH)
+            props.UserProperty = [("ts", str(ts_ms))]
         self.client.publish(self.topics.elevator_frame(self.elevator_id), jpeg, qos=0, properties=props)
         self.frames_sent += 1
         return ts_ms
@@ -170,15 +183,15 @@ class SimReport:
 
 def run_elevators(url: str, plans: dict[str, Callable[[], Iterator[Ride]]], truth: TruthWriter,
                   stop: threading.Event | None = None, topic_prefix: str = "grid",
-                  connect_timeout: float = 10.0) -> SimReport:
+                  connect_timeout: float = 10.0, protocol: str = "5") -> SimReport:
     """Play every elevator's rides in parallel until each plan ends (or `stop`); returns what was sent."""
     stop = stop or threading.Event()
     topics = Topics(topic_prefix)
     commands = CommandLog()
     client = connect(url, f"gridwatch-sim-elevator-{time.time_ns()}", connect_timeout,
-                     subscribe=(f"{topic_prefix}/elevator/+/command",))
+                     subscribe=(f"{topic_prefix}/elevator/+/command",), protocol=protocol)
     client.on_message = commands.on_message
-    players = {eid: CarPlayer(client, topics, eid, truth, stop) for eid in plans}
+    players = {eid: CarPlayer(client, topics, eid, truth, stop, v5=protocol == "5") for eid in plans}
     started = time.monotonic()
     failed: list[str] = []
 
@@ -206,6 +219,35 @@ def run_elevators(url: str, plans: dict[str, Callable[[], Iterator[Ride]]], trut
         client.loop_stop()
     return SimReport(len(truth.rows), sum(p.frames_sent for p in players.values()), commands.actions(),
                      time.monotonic() - started, failed)
+
+
+class ElevatorSimThread:
+    """run_elevators in a daemon thread, for a program that does other things meanwhile (the demo)."""
+
+    def __init__(self, url: str, plans: dict[str, Callable[[], Iterator[Ride]]], *, protocol: str = "5",
+                 topic_prefix: str = "grid", truth: TruthWriter | None = None) -> None:
+        self.stop_event = threading.Event()
+        self.report: SimReport | None = None
+        self.error: BaseException | None = None
+        self._args = (url, plans, truth or TruthWriter(None), self.stop_event, topic_prefix)
+        self._protocol = protocol
+        self._thread = threading.Thread(target=self._run, name="sim-elevator", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.report = run_elevators(*self._args, protocol=self._protocol)
+        except Exception as exc:  # said once; the caller decides what a dead simulator means
+            self.error = exc
+            log.exception("the elevator simulator stopped")
+
+    def start(self) -> ElevatorSimThread:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> SimReport | None:
+        self.stop_event.set()
+        self._thread.join(timeout)
+        return self.report
 
 
 def open_truth(path: Path | None) -> IO[str] | None:
