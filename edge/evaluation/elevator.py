@@ -43,6 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--crop-share", type=float, default=0.5,
                         help="share of the negative hours from clean crops; the rest painted out (default 0.5)")
     parser.add_argument("--originals", type=int, help="score only the first N originals (quick runs)")
+    parser.add_argument("--score-threshold", type=float, default=None,
+                        help="the rule's median score threshold (default: the edge's, EbikeParams)")
+    parser.add_argument("--min-seen", type=int, default=None, help="the rule's M of K frames (default: the edge's)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
 
 
@@ -122,8 +125,12 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
                         source.split_file)
     edge = ElevatorConfig()
     model = args.model or DEFAULT_EBIKE_MODEL
-    detector = load_detector(model, conf=edge.conf if args.conf is None else args.conf)
-    rule = EbikeRule(edge.ebike)  # the edge's defaults (EbikeParams())
+    detector_conf = edge.conf if args.conf is None else args.conf
+    detector = load_detector(model, conf=detector_conf)
+    overrides = {k: v for k, v in (("score_threshold", args.score_threshold), ("min_seen_frames", args.min_seen))
+                 if v is not None}
+    params = type(edge.ebike).model_validate({**edge.ebike.model_dump(), **overrides})
+    rule = EbikeRule(params)  # the edge's defaults (EbikeParams()) unless overridden
     spec = RideSpec(fps=args.fps, ride_s=args.ride_s)
     results: list[RideResult] = []
     start, started = EPOCH, time.perf_counter()
@@ -136,7 +143,10 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "model": str(model), "footage": describe(source), "originals": list(source.scored),
         "split": str(source.split_file) if source.split_file else None, "fps": args.fps, "ride_s": args.ride_s,
-        "seed": args.seed, "rides": len(results), **summarise(results),
+        "seed": args.seed,
+        "rule": {"score_threshold": params.score_threshold, "min_seen_frames": params.min_seen_frames,
+                 "window_frames": params.window_frames, "conf": detector_conf},
+        "rides": len(results), **summarise(results),
         "wall_s": round(wall, 1), "ms_per_frame": round(1000 * wall / frames, 1) if frames else None,
     }
 
@@ -152,6 +162,8 @@ def render(report: dict[str, Any]) -> str:
         f"footage: {report['footage']}",
         f"{report['rides']} rides at {report['fps']:g} fps, scene {report['ride_s']:g} s, seed {report['seed']}; "
         f"{frames['scored']} frames in {report['wall_s']} s ({_fmt(report['ms_per_frame'], ' ms')} per frame)",
+        "rule: median score >= {score_threshold} in >= {min_seen_frames} of {window_frames} frames, "
+        "boxes >= {conf}".format(**report["rule"]),
         f"recall (episodes): {pos['caught']}/{pos['rides']} positive rides caught = {_fmt(pos['recall'])}"
         + (f"; {pos['raised_before_bike']} raised before the bike came in" if pos["raised_before_bike"] else ""),
         f"time to alert from the first e-bike frame: p50 {_fmt(delay['p50'], ' s')}, p90 {_fmt(delay['p90'], ' s')}, "
