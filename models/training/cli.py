@@ -2,7 +2,7 @@
 
 A city retrains on its own cameras: label the unsure frames the edge saved (YOLO format), then
   gridwatch model train --data var/edge-01/unsure --out runs/city1
-  gridwatch model export runs/city1/weights/best.pt --out models/weights/city1.onnx
+  gridwatch model export runs/city1/weights/last.pt --out models/weights/city1.onnx
   gridwatch model eval --model models/weights/city1.onnx --data labelled/ --split runs/city1/split.json
 """
 
@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     train = sub.add_parser("train", help="fine-tune on a labelled YOLO folder, split by original")
     train.add_argument("--data", type=Path, default=EBIKE_SET,
                        help="a YOLO folder (images + labels) or a data.yaml (default: the shared e-bike set)")
-    train.add_argument("--out", type=Path, required=True, help="run folder: weights/best.pt, split.json, results")
+    train.add_argument("--out", type=Path, required=True, help="run folder: weights/last.pt, split.json, results")
     train.add_argument("--weights", type=Path, default=None,
                        help=f"start from (default: {BASE_WEIGHTS.name} when present, else the bundled model)")
     train.add_argument("--val-share", type=float, default=0.25, help="share of the originals held out (0: none)")

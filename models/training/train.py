@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TrainResult:
-    weights: Path  # best.pt
+    weights: Path  # last.pt: best.pt is picked by ultralytics on the val side, which is our held-out set
     seconds: float
     epochs: int
     metrics: dict[str, float]  # ultralytics' own figures on its val set, last epoch
@@ -48,9 +48,11 @@ def train(
         plots=False, verbose=False,
         amp=False,  # ultralytics' AMP check downloads weights; CPU training has no AMP anyway (FACTS.md)
     )
-    best = out_dir / "weights" / "best.pt"
+    # Ship the last epoch: choosing the "best" epoch by its score on the held-out originals would make their
+    # figures a selection, not a test.
+    last = out_dir / "weights" / "last.pt"
     metrics = _last_metrics(out_dir / "results.csv")
-    return TrainResult(best, time.monotonic() - started, epochs, metrics)
+    return TrainResult(last, time.monotonic() - started, epochs, metrics)
 
 
 def _last_metrics(results_csv: Path) -> dict[str, float]:

@@ -44,8 +44,8 @@ def test_train_export_eval_one_tiny_epoch(yolo_env: Path, shared_dir: Path, tmp_
     assert "split by original: 3 train" in out and "1 held out" in out
     split = json.loads((run / "split.json").read_text())
     assert len(split["val_originals"]) == 1 and not set(split["val_originals"]) & set(split["train_originals"])
-    best = run / "weights" / "best.pt"
-    assert best.is_file()
+    best = run / "weights" / "last.pt"  # what `model train` names as the result (not ultralytics' best.pt)
+    assert best.is_file() and str(best) in out
 
     onnx = tmp_path / "tiny.onnx"
     assert main(["model", "export", str(best), "--out", str(onnx), "--imgsz", "96", "160"]) == 0
