@@ -31,7 +31,7 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.procstat import _TICK, cpu_seconds  # noqa: E402
+from bench.procstat import _TICK, cpu_seconds, memory_mb  # noqa: E402
 from edge.broker import Mosquitto, free_port  # noqa: E402
 from edge.config import EdgeConfig  # noqa: E402
 from edge.worker import EdgeWorker  # noqa: E402
@@ -217,6 +217,9 @@ def main() -> None:
             print(f"| {check['offered']} | {check['judged']} | {check['fps']:.1f} | {check['cpu']:.1f} "
                   f"({check['cpu'] / check['wall']:.0%}) | {check['process_cpu']:.1f} | {check['skipped']} "
                   f"({share:.1%}) |")
+            memory = memory_mb(os.getpid())
+            print(f"\nmemory of the process (the edge worker with {n} cameras' slots, the model, clip buffers): "
+                  f"RSS {memory['VmRSS']:.0f} MB, peak {memory['VmHWM']:.0f} MB")
         finally:
             worker.stop()
             receiver.stop()

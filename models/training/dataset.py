@@ -152,16 +152,13 @@ def _clip_rows(rows: list[list[float]], rect: tuple[int, int, int, int], hw: tup
     return out
 
 
-HEAD_CROP_MAX_BIKE = 0.1  # a head-and-shoulders crop may hold this share of a bike box, no more
-HEAD_CROPS_PER_PERSON = 3  # each framed a little differently
-
-
 def write_background_crops(train: list[LabelledImage], out: Path, per_original: int, *, ebike_class: int = 0,
                            min_share: float = 0.2, min_visible: float = 0.4, seed: int = 0) -> int:
     """Crops of the training originals that touch no e-bike, with the other boxes clipped to them, into the train
-    side, and close-ups of each person's head and shoulders that touch no e-bike. Why: on crops of held-out
-    originals the first model called a rider's helmeted head an e-bike (no training image showed a head without a
-    bike under it); these teach it what a car without a bike looks like.
+    side. Why: on crops of held-out originals the first model called a rider's helmeted head an e-bike (no
+    training image showed a head without a bike under it); these teach it what a car without a bike looks like.
+    (Close-ups of heads and shoulders were tried too and did not help: 14 false alerts on the crop rides of
+    `gridwatch eval elevator` against 8.)
     A person cut to less than `min_visible` of its box is left unlabelled. Returns the crops written."""
     import cv2
     import numpy as np
@@ -191,34 +188,8 @@ def write_background_crops(train: list[LabelledImage], out: Path, per_original: 
             _write_crop(image, rows, (x0, y0, cw, ch), image_dir, label_dir, f"{item.image.stem}_crop{made}",
                         ebike_class, min_visible)
             made += 1
-        # Close-ups of heads and shoulders: a rider's helmet seen near the camera, with no bike under it, was the
-        # false e-bike that random crops rarely show.
-        for row in (r for r in rows for _ in range(HEAD_CROPS_PER_PERSON)):
-            if int(row[0]) == ebike_class:
-                continue
-            _, cx, cy, bw, bh = row
-            px1, py1, pw, ph = (cx - bw / 2) * w, (cy - bh / 2) * h, bw * w, bh * h
-            grow = rng.uniform(0.3, 0.8)
-            x0, x1 = max(0, int(px1 - grow * pw)), min(w, int(px1 + (1 + grow) * pw))
-            y0, y1 = max(0, int(py1 - 0.15 * ph)), min(h, int(py1 + rng.uniform(0.35, 0.6) * ph))
-            if x1 - x0 < 48 or y1 - y0 < 48:
-                continue
-            # A rider stands over the bike: allow a sliver of it (a handlebar), never a recognisable part.
-            if any(_inside((x0, y0, x1, y1), bike) > HEAD_CROP_MAX_BIKE for bike in bikes):
-                continue
-            _write_crop(image, rows, (x0, y0, x1 - x0, y1 - y0), image_dir, label_dir,
-                        f"{item.image.stem}_crop{made}", ebike_class, min_visible)
-            made += 1
         written += made
     return written
-
-
-def _inside(rect: tuple[float, float, float, float], box: tuple[float, float, float, float]) -> float:
-    """The share of `box` that lies inside `rect` (both x1, y1, x2, y2)."""
-    w = min(rect[2], box[2]) - max(rect[0], box[0])
-    h = min(rect[3], box[3]) - max(rect[1], box[1])
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    return w * h / area if w > 0 and h > 0 and area > 0 else 0.0
 
 
 def _write_crop(image, rows: list[list[float]], rect: tuple[int, int, int, int], image_dir: Path, label_dir: Path,

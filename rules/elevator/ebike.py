@@ -49,9 +49,7 @@ class EbikeParams(BaseModel):
     ebike_classes: tuple[str, ...] = Field(("ebike",), min_length=1, description="detector labels that are e-bikes")
     window_frames: int = Field(10, ge=1, le=300, description="K: the frames of a track's score history")
     min_seen_frames: int = Field(5, ge=1, le=300, description="M: matched in at least this many of the last K")
-    # 0.4 from a sweep over `gridwatch eval elevator`'s held-out rides with the bundled model: 0.5 let some
-    # alerts wait 5-19 s, 0.35 doubled the false alerts (README, "Elevator e-bikes").
-    score_threshold: float = Field(0.4, gt=0, le=1, description="median of the matched scores of the last K")
+    score_threshold: float = Field(0.5, gt=0, le=1, description="median of the matched scores of the last K")
     min_area_share: float = Field(0.02, ge=0, le=1, description="box area over frame area; smaller is far or wrong")
     door_grace_s: float = Field(10.0, ge=0, le=600, description="a track seen this long after the door closed counts")
     closed_door_persist_s: float = Field(
