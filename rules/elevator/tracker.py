@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from models.vision.metrics import box_iou as iou_matrix  # one IoU for scoring and tracking
+
 Box = tuple[float, float, float, float]  # x1, y1, x2, y2 in pixels
 
 
@@ -31,19 +33,6 @@ class Track:
     hits: int = 1  # frames matched over the track's life
     missed: int = 0  # frames in a row without a match
     detection: Detection | None = None  # this frame's match, None when missed
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box of a (n, 4) against every box of b (m, 4), xyxy."""
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
 class IouTracker:
