@@ -147,8 +147,9 @@ class EdgeProcess:
         return self.process.returncode if self.process else 0
 
 
-def reference_from_messages(messages, registry_path: Path) -> list[AlertChange]:
-    """The changes an edge that never stopped computes from these messages in this order."""
+def reference_from_messages(messages, registry_path: Path, indices: list[int] | None = None) -> list[AlertChange]:
+    """The changes an edge that never stopped computes from these messages in this order; `indices`, when
+    given, gets the index of each message that caused at least one change."""
     from datetime import UTC, datetime
 
     from ingest.decode import Rejected, decode_away, decode_readings
@@ -159,7 +160,8 @@ def reference_from_messages(messages, registry_path: Path) -> list[AlertChange]:
     earliest = datetime(2000, 1, 1, tzinfo=UTC)
     changes: list[AlertChange] = []
     newest = None
-    for message in messages:
+    for i, message in enumerate(messages):
+        before = len(changes)
         try:
             if message.topic_kind == "away":
                 changes += rules.on_away(decode_away(message.meter, message.payload, now))
@@ -167,11 +169,16 @@ def reference_from_messages(messages, registry_path: Path) -> list[AlertChange]:
             decoded = decode_readings(message.meter, message.payload, now, max_future_skew_s=300, earliest=earliest)
         except Rejected:
             continue
+        finally:
+            if indices is not None and len(changes) > before:
+                indices.append(i)
         for reading in decoded.readings:
             if newest is not None:
                 changes += rules.advance(newest)
             changes += rules.on_reading(reading).changes
             newest = reading.ts if newest is None or reading.ts > newest else newest
+        if indices is not None and len(changes) > before:
+            indices.append(i)
     return changes
 
 
