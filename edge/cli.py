@@ -138,58 +138,18 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_sim_water(args: argparse.Namespace) -> int:
-    from simulators.water import cli
-
-    return cli.main(args)
-
-
-def cmd_sim_elevator(args: argparse.Namespace) -> int:
-    from simulators.elevator import cli
-
-    return cli.main(args)
-
-
-def cmd_sim_workers(args: argparse.Namespace) -> int:
-    from simulators.workers import cli
-
-    return cli.run(args)
-
-
-def cmd_eval_water(args: argparse.Namespace) -> int:
-    from edge.evaluation import cli
-
-    return cli.main(args)
-
-
-def cmd_model(args: argparse.Namespace) -> int:
-    from models.training import cli
-
-    return cli.main(args)
-
-
-def cmd_eval_elevator(args: argparse.Namespace) -> int:
-    from edge.evaluation import elevator
-
-    return elevator.main(args)
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    from edge.demo import run_demo
-
-    return run_demo(args)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gridwatch", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="broker, dispatch, edge and simulator in one go")
+    # The subcommands' modules are imported here anyway (for their arguments): each names its own entry point.
     from edge.demo import add_arguments as demo_arguments
+    from edge.demo import run_demo
 
     demo_arguments(demo)
-    demo.set_defaults(func=cmd_demo)
+    demo.set_defaults(func=run_demo)
 
     edge = sub.add_parser("edge", help="run an edge worker")
     edge.add_argument("--config", help="edge.yaml (default: embedded defaults)")
@@ -204,35 +164,35 @@ def build_parser() -> argparse.ArgumentParser:
     from simulators.water import cli as water_cli
 
     water_cli.add_arguments(water)
-    water.set_defaults(func=cmd_sim_water)
+    water.set_defaults(func=water_cli.main)
     sim_elevator = sim.add_parser("elevator", help="elevator cameras and boxes playing rides with e-bikes and without")
     from simulators.elevator import cli as elevator_cli
 
     elevator_cli.add_arguments(sim_elevator)
-    sim_elevator.set_defaults(func=cmd_sim_elevator)
+    sim_elevator.set_defaults(func=elevator_cli.main)
     workers = sim.add_parser("workers", help="grid workers' phones: take dispatched alerts, accept, arrive, resolve")
     from simulators.workers import cli as workers_cli
 
     workers_cli.add_arguments(workers)
-    workers.set_defaults(func=cmd_sim_workers)
+    workers.set_defaults(func=workers_cli.run)
 
     evaluate = sub.add_parser("eval", help="score detectors and rules").add_subparsers(dest="eval", required=True)
     eval_water = evaluate.add_parser("water", help="water rules against simulated ground truth and DAIAD")
     from edge.evaluation import cli as eval_cli
 
     eval_cli.add_arguments(eval_water)
-    eval_water.set_defaults(func=cmd_eval_water)
+    eval_water.set_defaults(func=eval_cli.main)
     eval_elevator = evaluate.add_parser("elevator", help="the e-bike detector and rule on rides with ground truth")
     from edge.evaluation import elevator as eval_elevator_module
 
     eval_elevator_module.add_arguments(eval_elevator)
-    eval_elevator.set_defaults(func=cmd_eval_elevator)
+    eval_elevator.set_defaults(func=eval_elevator_module.main)
 
     model = sub.add_parser("model", help="detector tooling: train, export, evaluate")
     from models.training import cli as model_cli
 
     model_cli.add_arguments(model)
-    model.set_defaults(func=cmd_model)
+    model.set_defaults(func=model_cli.main)
 
     check = sub.add_parser("check", help="validate a config or registry file")
     check.add_argument("file")
