@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ingest.wire.alert import AlertType, episode_id
 from ingest.wire.elevator import ElevatorCommand, ElevatorStatus
 from ingest.wire.timestamps import to_rfc3339
+from models.vision.decision import DecisionCard, OperatingPoint
 from rules.elevator.tracker import Detection, IouTracker, Track
 from rules.elevator.zone import Zone
 from rules.episode import AlertChange, EpisodeBook
@@ -39,6 +40,8 @@ from rules.episode import AlertChange, EpisodeBook
 EBIKE: AlertType = "elevator.ebike"
 _LABEL = "ebike"  # the tracker's one label: every e-bike class is followed as one
 DEFAULT_ANNOUNCEMENT = "电动车禁止进入电梯，请将电动车推出电梯"
+DEFAULT_SCORE_THRESHOLD = 0.5  # a model without a decision card (uncalibrated scores)
+DEFAULT_MIN_SEEN = 5
 
 
 class EbikeParams(BaseModel):
@@ -48,8 +51,17 @@ class EbikeParams(BaseModel):
 
     ebike_classes: tuple[str, ...] = Field(("ebike",), min_length=1, description="detector labels that are e-bikes")
     window_frames: int = Field(10, ge=1, le=300, description="K: the frames of a track's score history")
-    min_seen_frames: int = Field(5, ge=1, le=300, description="M: matched in at least this many of the last K")
-    score_threshold: float = Field(0.5, gt=0, le=1, description="median of the matched scores of the last K")
+    operating_point: OperatingPoint | None = Field(
+        None, description="the thresholds the model's decision card chose on val for this point (strict: no false "
+        "hold on val scenes; balanced: more recall for a few); None: the card's default point"
+    )
+    min_seen_frames: int | None = Field(
+        None, ge=1, le=300, description="M: matched in at least this many of the last K (set: overrides the point)"
+    )
+    score_threshold: float | None = Field(
+        None, gt=0, le=1, description="median of the matched (calibrated) scores of the last K (set: overrides the "
+        "point)"
+    )
     min_area_share: float = Field(0.02, ge=0, le=1, description="box area over frame area; smaller is far or wrong")
     door_grace_s: float = Field(10.0, ge=0, le=600, description="a track seen this long after the door closed counts")
     closed_door_persist_s: float = Field(
@@ -66,9 +78,26 @@ class EbikeParams(BaseModel):
 
     @model_validator(mode="after")
     def _m_within_k(self) -> EbikeParams:
-        if self.min_seen_frames > self.window_frames:
+        if self.min_seen_frames is not None and self.min_seen_frames > self.window_frames:
             raise ValueError("min_seen_frames must not exceed window_frames")
         return self
+
+    def resolved(self, card: DecisionCard | None = None) -> EbikeParams:
+        """Concrete thresholds: what is set here, else the operating point of the model's card, else defaults."""
+        point = None
+        if card is not None and card.operating_points:
+            name = self.operating_point or card.default_point
+            point = card.operating_points.get(name)
+            if point is None:
+                raise ValueError(f"operating point {name!r} is not in the model's decision card "
+                                 f"(it has {sorted(card.operating_points)})")
+        elif self.operating_point is not None:
+            raise ValueError(f"operating point {self.operating_point!r} needs a model with a decision card")
+        threshold = self.score_threshold if self.score_threshold is not None else (
+            point.score_threshold if point else DEFAULT_SCORE_THRESHOLD)
+        seen = self.min_seen_frames if self.min_seen_frames is not None else (
+            point.min_seen_frames if point else DEFAULT_MIN_SEEN)
+        return self.model_copy(update={"score_threshold": threshold, "min_seen_frames": min(seen, self.window_frames)})
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +137,10 @@ def _at(ts: float) -> datetime:
 
 class EbikeRule:
     def __init__(self, params: EbikeParams | None = None, zones: Mapping[str, Zone] | None = None) -> None:
-        self.params = params or EbikeParams()
+        params = params or EbikeParams()
+        # Unresolved thresholds (no card given) fall back to the defaults: the rule needs numbers.
+        self.params = params if params.score_threshold is not None and params.min_seen_frames is not None \
+            else params.resolved(None)
         self._zones = dict(zones or {})
         self._cars: dict[str, _Car] = {}
         self._book = EpisodeBook()

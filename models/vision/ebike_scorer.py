@@ -1,0 +1,67 @@
+"""Detections -> the scores the e-bike rule sees: calibrated per class, e-bikes fused with the crop verifier.
+
+Only the detector's own boxes are scored; no box is added or moved. A `person` box never changes an e-bike's
+score (the rider must not make the bike stronger or weaker): each e-bike is scored from its own box and pixels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from models.vision.decision import DecisionCard
+from models.vision.types import Detections
+from models.vision.verifier import CropVerifier
+
+MAX_VERIFIED = 6  # e-bike candidates a frame sends to the verifier (the strongest); bounds the time per frame
+
+
+class EbikeScorer:
+    def __init__(self, card: DecisionCard | None, verifier: CropVerifier | None,
+                 ebike_classes: Sequence[str] = ("ebike",), max_verified: int = MAX_VERIFIED) -> None:
+        self.card = card
+        self.verifier = verifier if card is not None and card.verifier is not None else None
+        self.ebike_classes = frozenset(ebike_classes)
+        self.max_verified = max_verified
+
+    @classmethod
+    def for_model(cls, model: Path, ebike_classes: Sequence[str] = ("ebike",), *, verify: bool = True,
+                  threads: int = 1) -> EbikeScorer:
+        card = DecisionCard.for_model(model)
+        verifier = None
+        if verify and card is not None and card.verifier is not None:
+            path = card.verifier_path(model)
+            assert path is not None
+            verifier = CropVerifier(path, context=card.verifier.context, threads=threads)
+        return cls(card, verifier, ebike_classes)
+
+    @property
+    def calibrated(self) -> bool:
+        return self.card is not None and bool(self.card.calibration)
+
+    def scores(self, image_bgr: np.ndarray, found: Detections) -> np.ndarray:
+        """One score per box of `found`, in its order."""
+        raw = found.scores.astype(np.float64)
+        if self.card is None or raw.size == 0:
+            return raw
+        labels = found.labels()
+        out = raw.copy()
+        for name in set(labels):
+            calibration = self.card.calibration.get(name)
+            if calibration is not None:
+                sel = np.array([lb == name for lb in labels])
+                out[sel] = calibration(raw[sel])
+        if self.verifier is None:
+            return out
+        ebikes = [i for i, lb in enumerate(labels) if lb in self.ebike_classes]
+        if not ebikes:
+            return out
+        strongest = sorted(ebikes, key=lambda i: -raw[i])[:self.max_verified]
+        verified = np.full(len(found.scores), 0.5)  # beyond the cap: the verifier abstains
+        probs = self.verifier.probabilities(image_bgr, [tuple(map(float, found.xyxy[i])) for i in strongest])
+        verified[strongest] = probs
+        fusion = self.card.verifier.fusion  # type: ignore[union-attr]
+        out[ebikes] = fusion(raw[ebikes], verified[ebikes])
+        return out
