@@ -21,6 +21,7 @@ from typing import Any
 
 from edge.config import EdgeConfig
 from edge.dispatch_client import AlertSender
+from edge.elevator.model import load_chain
 from edge.elevator.pipeline import ElevatorPipeline
 from edge.health import HealthServer
 from edge.outbox import Outbox
@@ -36,7 +37,6 @@ from ingest.wire.alert import Alert
 from ingest.wire.timestamps import parse_ts
 from ingest.wire.water import Reading
 from models.vision.detector import Detector
-from models.vision.model_file import load_detector
 from rules.episode import AlertChange
 from rules.water import WaterRules
 from rules.watermark import Watermark
@@ -97,10 +97,9 @@ class EdgeWorker:
 
     def _elevator_pipeline(self, detector: Detector | None) -> ElevatorPipeline:
         cfg = self.config.elevator
-        if detector is None:
-            detector = load_detector(cfg.model, backend=cfg.backend, conf=cfg.conf, threads=cfg.threads)
         return ElevatorPipeline(
-            cfg, edge_id=self.config.edge_id, registry=self.registry, topics=self.topics, detector=detector,
+            cfg, edge_id=self.config.edge_id, registry=self.registry, topics=self.topics,
+            chain=load_chain(cfg, detector),
             publish=self.mqtt.publish, deadletters=self.deadletters, outbox_path=self.store.path,
             state_dir=self.config.state_dir, wake=self.sender.wake,
             max_future_skew_s=self.config.ingest.max_future_skew_s,

@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field, ValidationInfo, field_validator
 
 from ingest.config import Section
+from models.vision.empty_car import EmptyCarParams
 from rules.elevator.ebike import EbikeParams
 
 
@@ -48,7 +49,9 @@ class ElevatorConfig(Section):
     backend: str = Field("onnx", description="detector backend (models.vision.registry)")
     conf: float = Field(0.2, ge=0, le=1, description="the detector's box threshold; the rule's median is stricter")
     threads: int = Field(1, ge=1, le=64, description="ONNX Runtime threads per detector")
+    verify: bool = Field(True, description="confirm e-bike boxes with the model's crop verifier, when it has one")
     ebike: EbikeParams = EbikeParams()
+    empty_car: EmptyCarParams = Field(EmptyCarParams(), description="per-camera empty-car reference")
     camera_silent_s: float = Field(60.0, gt=0, description="a camera with no frame for this long raises an alert")
     watchdog_s: float = Field(
         5.0, gt=0, le=600, description="a held door is released when its camera was not judged for this long"

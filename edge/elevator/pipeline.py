@@ -34,7 +34,9 @@ from edge.elevator.config import ElevatorConfig
 from edge.elevator.evidence import ClipRecorder, annotate, encode_snapshot
 from edge.elevator.flywheel import UnsureFrames
 from edge.elevator.frame import Frame
+from edge.elevator.judge import FrameJudge
 from edge.elevator.linkage import DoorLinkage
+from edge.elevator.model import EbikeChain
 from edge.elevator.open_episodes import OpenEpisodes
 from edge.elevator.sources import OpenCvSource, is_opencv_source
 from edge.outbox import Outbox
@@ -45,11 +47,9 @@ from ingest.registry import Registry
 from ingest.topics import Topics
 from ingest.wire.alert import Alert
 from ingest.wire.elevator import ElevatorStatus
-from models.vision.detector import Detector
 from models.vision.frames import FrameError, LatestFrameSlot, decode_jpeg
 from models.vision.types import Detections
 from rules.elevator.ebike import Decision, EbikeRule, hold_commands
-from rules.elevator.tracker import Detection
 from rules.elevator.zone import Zone
 from rules.episode import AlertChange
 
@@ -95,6 +95,7 @@ class PipelineStats:
     alert_changes: int = 0
     clip_updates: int = 0
     unsure_saved: int = 0
+    empty_car_drops: int = 0  # e-bike boxes whose pixels were the empty car's
     last_raise_latency_ms: float | None = None  # frame ts -> the alert durable in the outbox
     stage_ms: dict[str, deque[float]] = field(
         default_factory=lambda: {k: deque(maxlen=200) for k in ("decode", "detect", "rule", "total")}
@@ -111,7 +112,7 @@ class _Episode:
 
 class ElevatorPipeline:
     def __init__(
-        self, config: ElevatorConfig, *, edge_id: str, registry: Registry, topics: Topics, detector: Detector,
+        self, config: ElevatorConfig, *, edge_id: str, registry: Registry, topics: Topics, chain: EbikeChain,
         publish: Any, deadletters: DeadLetterSink, outbox_path: Path, state_dir: Path, wake: Any,
         max_future_skew_s: float = 300.0,
     ) -> None:
@@ -119,13 +120,14 @@ class ElevatorPipeline:
         self.edge_id = edge_id
         self.registry = registry
         self.topics = topics
-        self.detector = detector
+        self.detector = chain.detector
         self.deadletters = deadletters
         self.max_future_skew_s = max_future_skew_s
         self._wake_sender = wake
         self.stats = PipelineStats()
         self.outbox = Outbox(outbox_path)  # its own connection and lock: used from the detector and watchdog
-        self.rule = EbikeRule(config.ebike, {e.id: Zone.of(e.zone) for e in registry.elevators})
+        self.rule = EbikeRule(chain.params, {e.id: Zone.of(e.zone) for e in registry.elevators})
+        self.judge = FrameJudge(chain.detector, self.rule, chain.scorer, config.empty_car)
         self.linkage = DoorLinkage(publish, topics, state_dir / "elevator_doors.json",
                                    watchdog_s=config.watchdog_s, max_hold_s=config.max_hold_s)
         self.open_episodes = OpenEpisodes(state_dir / "elevator_episodes.json")
@@ -134,7 +136,7 @@ class ElevatorPipeline:
         evidence_dir = config.evidence.dir or state_dir / "evidence"
         self.clips = ClipRecorder(evidence_dir, config.evidence)
         self.unsure = (UnsureFrames(config.flywheel.dir or state_dir / "unsure", config.flywheel,
-                                    detector.class_names, config.ebike.ebike_classes)
+                                    chain.detector.class_names, config.ebike.ebike_classes)
                        if config.flywheel.enabled else None)
         self._slots: dict[str, LatestFrameSlot[Frame]] = {}
         self._slots_lock = threading.Lock()
@@ -263,7 +265,7 @@ class ElevatorPipeline:
     def _apply_statuses(self) -> None:
         while self._statuses:
             eid, status = self._statuses.popleft()
-            self.rule.on_status(eid, status)
+            self.judge.on_status(eid, status)
 
     def _judge_safely(self, frame: Frame) -> None:
         try:
@@ -282,14 +284,11 @@ class ElevatorPipeline:
         t0 = time.perf_counter()
         image = frame.image if frame.image is not None else decode_jpeg(frame.jpeg or b"")
         t1 = time.perf_counter()
-        found = self.detector.detect(image)
-        t2 = time.perf_counter()
-        detections = [
-            Detection((float(b[0]), float(b[1]), float(b[2]), float(b[3])), float(s), label)
-            for b, s, label in zip(found.xyxy, found.scores, found.labels(), strict=True)
-        ]
-        decision = self.rule.on_frame(frame.elevator_id, _at(frame.ts), detections, image.shape[:2])
+        judgement = self.judge.judge(frame.elevator_id, _at(frame.ts), image)
+        found, decision = judgement.found, judgement.decision
+        self.stats.empty_car_drops += judgement.suppressed
         t3 = time.perf_counter()
+        t2 = t1 + self.judge.detect_s
         self._judged[frame.elevator_id] = time.time()
         self.stats.judged += 1
         for name, value in (("decode", t1 - t0), ("detect", t2 - t1), ("rule", t3 - t2), ("total", t3 - t0)):
@@ -427,6 +426,7 @@ class ElevatorPipeline:
             "alert_changes": s.alert_changes,
             "clip_updates": s.clip_updates,
             "unsure_saved": s.unsure_saved,
+            "empty_car_drops": s.empty_car_drops,
             "stage_ms_median": {k: _median(list(v)) for k, v in s.stage_ms.items()},
             "last_raise_latency_ms": s.last_raise_latency_ms,
             "cameras": cameras,
