@@ -13,6 +13,7 @@ import json
 import sys
 from pathlib import Path
 
+from models.training import data_cli
 from models.training.dataset import (
     DEFAULT_NAMES,
     find_images,
@@ -48,6 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="crops without an e-bike per training original, added to train (default 6; 0: none)")
     train.add_argument("--names", nargs="+", default=list(DEFAULT_NAMES), help="class names, in label order")
 
+    train.add_argument("--split", type=Path, default=None,
+                       help="with a data.yaml from `model data build`: its split file, copied to the run")
+
     export = sub.add_parser("export", help="ONNX for the edge, at the camera's aspect")
     export.add_argument("weights", type=Path, help="a .pt from `model train`")
     export.add_argument("--out", type=Path, required=True, help="the .onnx to write")
@@ -71,9 +75,57 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                f"confirmation (e.g. {SHARED_DIR / 'weights' / 'yolox_nano.onnx'})")
     evaluate.add_argument("--json", action="store_true", help="machine-readable output")
 
+    data_cli.add_arguments(sub)
+
+    verifier = sub.add_parser("verifier", help="train the crop verifier on a built set, mined with a detector")
+    verifier.add_argument("--data", type=Path, required=True, help="a set built by `gridwatch model data build`")
+    verifier.add_argument("--detector", type=Path, required=True, help="the exported detector whose boxes it checks")
+    verifier.add_argument("--out", type=Path, required=True, help="the verifier's .onnx")
+    verifier.add_argument("--epochs", type=int, default=8)
+    verifier.add_argument("--context", type=float, default=0.15, help="crop margin, a share of the box per side")
+    verifier.add_argument("--weights", type=Path, default=BASE_WEIGHTS, help="the COCO backbone to start from")
+    verifier.add_argument("--seed", type=int, default=0)
+
+    calibrate = sub.add_parser("calibrate", help="fit the decision card (calibration, fusion, operating points) "
+                               "on the val side of a built set")
+    from edge.evaluation import calibrate as calibrate_module  # it replays rides through the edge's frame judge
+
+    calibrate_module.add_arguments(calibrate)
+
 
 def main(args: argparse.Namespace) -> int:
-    return {"train": _train, "export": _export, "eval": _eval}[args.model_command](args)
+    handlers = {"train": _train, "export": _export, "eval": _eval, "data": data_cli.main, "verifier": _verifier,
+                "calibrate": _calibrate}
+    return handlers[args.model_command](args)
+
+
+def _verifier(args: argparse.Namespace) -> int:
+    from models.training.verifier import collect, train_verifier
+    from models.vision.model_file import load_detector
+
+    detector = load_detector(args.detector, conf=0.05)
+    sides = {}
+    for side in ("train", "val"):
+        folder = args.data / "images" / side
+        images = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".png")) if folder.is_dir() else []
+        sides[side] = collect(images, detector, context=args.context, seed=args.seed) if images else None
+    if sides["train"] is None:
+        print(f"error: no training images under {args.data / 'images' / 'train'}", file=sys.stderr)
+        return 2
+    print(f"verifier crops: train {sides['train'].counts()}"
+          + (f", val {sides['val'].counts()}" if sides["val"] is not None else ""))
+    result = train_verifier(sides["train"], sides["val"], args.out, weights=args.weights, epochs=args.epochs,
+                            seed=args.seed)
+    auc = "-" if result.val_auc is None else f"{result.val_auc:.3f}"
+    print(f"trained the verifier in {result.seconds:.0f} s: {result.onnx}; val ROC AUC {auc}")
+    print(f"next: gridwatch model calibrate --model {args.detector} --verifier {args.out} --data {args.data}")
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from edge.evaluation.calibrate import main as calibrate
+
+    return calibrate(args)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -82,6 +134,10 @@ def _train(args: argparse.Namespace) -> int:
     data = args.data
     if data.suffix in (".yaml", ".yml"):
         data_yaml, split_file = data, None
+        if args.split is not None:  # a built set: its scenes were split before it was made
+            split_file = args.out / "split.json"
+            args.out.mkdir(parents=True, exist_ok=True)
+            split_file.write_text(args.split.read_text())
     else:
         split = split_by_original(find_images(data), args.val_share, args.seed)
         data_yaml = write_dataset(split, args.out / "dataset", tuple(args.names))

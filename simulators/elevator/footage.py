@@ -20,7 +20,7 @@ import numpy as np
 
 from simulators.elevator.sources import Box, Source, Still
 
-RideKind = Literal["positive", "crop", "inpaint", "unknown"]
+RideKind = Literal["positive", "crop", "inpaint", "scene", "unknown"]  # scene: a folder's scene without e-bike
 DoorState = Literal["open", "closed"]
 CAMERA_HW = (540, 960)  # negatives' crops are resized to a 16:9 camera frame
 MIN_CROP_SHARE = 0.25
@@ -47,6 +47,7 @@ class Ride:
     mirrored: bool = False
     _views: list[tuple[np.ndarray, int, bool | None]] = field(default_factory=list, repr=False)  # image, frames, truth
     _video: tuple[str, float] | None = field(default=None, repr=False)  # path, source fps
+    group: str | None = None  # the kind of a folder's scene (eval --negatives / --positives); None otherwise
 
     @property
     def has_ebike(self) -> bool | None:
