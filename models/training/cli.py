@@ -20,6 +20,7 @@ from models.training.dataset import (
     write_background_crops,
     write_dataset,
 )
+from models.training.review import cli as review_cli
 from models.vision.model_file import DEFAULT_EBIKE_MODEL
 
 SHARED_DIR = Path(__file__).resolve().parents[3] / "shared"
@@ -70,10 +71,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           help="also score the COCO YOLOX-Nano's bicycles/motorcycles alone, in union and as a "
                                f"confirmation (e.g. {SHARED_DIR / 'weights' / 'yolox_nano.onnx'})")
     evaluate.add_argument("--json", action="store_true", help="machine-readable output")
+    review_cli.add_parsers(sub)
 
 
 def main(args: argparse.Namespace) -> int:
-    return {"train": _train, "export": _export, "eval": _eval}[args.model_command](args)
+    return {"train": _train, "export": _export, "eval": _eval, **review_cli.HANDLERS}[args.model_command](args)
 
 
 def _train(args: argparse.Namespace) -> int:
