@@ -21,6 +21,7 @@ from models.training.dataset import (
     write_background_crops,
     write_dataset,
 )
+from models.training.review import cli as review_cli
 from models.vision.model_file import DEFAULT_EBIKE_MODEL
 
 SHARED_DIR = Path(__file__).resolve().parents[3] / "shared"
@@ -74,6 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           help="also score the COCO YOLOX-Nano's bicycles/motorcycles alone, in union and as a "
                                f"confirmation (e.g. {SHARED_DIR / 'weights' / 'yolox_nano.onnx'})")
     evaluate.add_argument("--json", action="store_true", help="machine-readable output")
+    review_cli.add_parsers(sub)
 
     data_cli.add_arguments(sub)
 
@@ -95,7 +97,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     handlers = {"train": _train, "export": _export, "eval": _eval, "data": data_cli.main, "verifier": _verifier,
-                "calibrate": _calibrate}
+                "calibrate": _calibrate, **review_cli.HANDLERS}
     return handlers[args.model_command](args)
 
 
