@@ -46,6 +46,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="false holds per camera-hour the balanced point may cost on val (default 1)")
     parser.add_argument("--default-point", choices=("strict", "balanced"), default="strict")
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--positives-per-original", type=int, default=3, help="val rides per val original")
+    parser.add_argument("--negative-hours", type=float, default=0.1,
+                        help="camera-hours of crops and painted-out val originals (default 0.1)")
+    parser.add_argument("--per-kind", type=int, default=6, help="val hard-negative scenes of each kind (default 6)")
+    parser.add_argument("--composites", type=int, default=MAX_VAL_COMPOSITES,
+                        help=f"val composites played as e-bike scenes (default {MAX_VAL_COMPOSITES})")
 
 
 # ---- 1. boxes -------------------------------------------------------------------------------------------
@@ -231,13 +237,13 @@ def main(args: argparse.Namespace) -> int:
 
     source = open_source(DEFAULT_SOURCE, split=split.val)
     with tempfile.TemporaryDirectory() as tmp:
-        build_negatives(split, Path(tmp) / "neg", per_kind=6, seed=args.seed, side="val")
+        build_negatives(split, Path(tmp) / "neg", per_kind=args.per_kind, seed=args.seed, side="val")
         composites = Path(tmp) / "pos"
         composites.mkdir()
-        for p in sorted((args.data / "images" / "val").glob("pasted_ebikes_val_*.jpg"))[:MAX_VAL_COMPOSITES]:
+        for p in sorted((args.data / "images" / "val").glob("pasted_ebikes_val_*.jpg"))[:args.composites]:
             (composites / p.name).symlink_to(p.resolve())
         rides = itertools.chain(
-            eval_rides(source, spec, args.seed, 3, 0.1, 0.5),
+            eval_rides(source, spec, args.seed, args.positives_per_original, args.negative_hours, 0.5),
             scene_rides(folder_scenes(composites), spec, args.seed, has_ebike=True),
             scene_rides(folder_scenes(Path(tmp) / "neg"), spec, args.seed, has_ebike=False),
         )

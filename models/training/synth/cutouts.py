@@ -17,6 +17,7 @@ Box = tuple[float, float, float, float]  # x1, y1, x2, y2 in pixels
 
 MIN_KEPT = 0.2  # GrabCut kept less than this share of the box: fall back to the ellipse
 MIN_SIDE = 24  # boxes smaller than this (pixels) are too small to paste at any useful scale
+GRABCUT_SIDE = 256  # GrabCut runs on the region shrunk to this (its cost grows with the pixels; a mask is rough)
 
 
 @dataclass(frozen=True)
@@ -61,15 +62,20 @@ def grabcut_box(image: np.ndarray, box: Box, *, margin: float = 0.08, iterations
     mx, my = int(bw * margin) + 2, int(bh * margin) + 2
     px1, py1, px2, py2 = max(x1 - mx, 0), max(y1 - my, 0), min(x2 + mx, w), min(y2 + my, h)
     region = np.ascontiguousarray(image[py1:py2, px1:px2])
-    rect = (x1 - px1, y1 - py1, bw, bh)
-    mask = np.zeros(region.shape[:2], np.uint8)
+    shrink = min(1.0, GRABCUT_SIDE / max(region.shape[:2]))
+    small = cv2.resize(region, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA) if shrink < 1 else region
+    rect = (int((x1 - px1) * shrink), int((y1 - py1) * shrink), max(int(bw * shrink), 1), max(int(bh * shrink), 1))
+    mask = np.zeros(small.shape[:2], np.uint8)
+    cv2.setRNGSeed(0)  # GrabCut's k-means draws from OpenCV's global generator: the same cut every time
     try:
-        cv2.grabCut(region, mask, rect, np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64),
+        cv2.grabCut(small, mask, rect, np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64),
                     iterations, cv2.GC_INIT_WITH_RECT)
         fg = np.where((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD), 255, 0).astype(np.uint8)
     except cv2.error:  # a box of a few pixels, a flat region: no model to fit
-        fg = np.zeros(region.shape[:2], np.uint8)
-    fg = fg[rect[1]:rect[1] + bh, rect[0]:rect[0] + bw]
+        fg = np.zeros(small.shape[:2], np.uint8)
+    if shrink < 1:
+        fg = cv2.resize(fg, (region.shape[1], region.shape[0]), interpolation=cv2.INTER_NEAREST)
+    fg = fg[y1 - py1:y1 - py1 + bh, x1 - px1:x1 - px1 + bw]
     fg = _largest_parts(fg)
     if fg.mean() / 255 < MIN_KEPT:
         fg = _ellipse(bh, bw)
