@@ -46,6 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="false holds per camera-hour the balanced point may cost on val (default 1)")
     parser.add_argument("--default-point", choices=("strict", "balanced"), default="strict")
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--ride-s", type=float, default=20.0, help="seconds each scene is in view (default 20)")
     parser.add_argument("--positives-per-original", type=int, default=3, help="val rides per val original")
     parser.add_argument("--negative-hours", type=float, default=0.1,
                         help="camera-hours of crops and painted-out val originals (default 0.1)")
@@ -232,7 +233,7 @@ def main(args: argparse.Namespace) -> int:
     print("calibration on val boxes: " + json.dumps(box_report))
 
     scorer = EbikeScorer(card, verifier)
-    spec = RideSpec()
+    spec = RideSpec(ride_s=args.ride_s)
     from simulators.elevator.cli import DEFAULT_SOURCE
 
     source = open_source(DEFAULT_SOURCE, split=split.val)

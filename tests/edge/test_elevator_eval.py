@@ -54,3 +54,41 @@ def test_eval_prints_its_figures(shared_dir: Path, capsys):
     for figure in ("recall (episodes): ", "time to alert", "per camera-hour", "clean crops", "bikes painted out",
                    "frames, detector:", "frames, rule:", "held out by", "Snipaste_2024-01-01_12-07-27"):
         assert figure in out, figure
+
+
+def test_folders_of_scenes_are_played_and_reported_per_scene(shared_dir: Path, tmp_path: Path, capsys):
+    import shutil
+
+    import cv2
+    import numpy as np
+
+    from models.training.synth.backgrounds import drawn_car
+
+    negatives = tmp_path / "negatives"
+    (negatives / "empty_car").mkdir(parents=True)
+    cv2.imwrite(str(negatives / "empty_car" / "car.jpg"), drawn_car((360, 640), np.random.default_rng(0)).image)
+    sequence = negatives / "corridor" / "cam-7"
+    sequence.mkdir(parents=True)
+    (sequence / "SEQUENCE").touch()
+    for i in range(4):
+        cv2.imwrite(str(sequence / f"{i:03d}.jpg"), drawn_car((360, 640), np.random.default_rng(1)).image)
+    positives = tmp_path / "positives"
+    positives.mkdir()
+    shutil.copy(shared_dir / "data/vision/ebike-elevator/originals/Snipaste_2024-01-01_12-07-27.png", positives)
+
+    assert gridwatch(["eval", "elevator", "--positives-per-original", "0", "--negative-hours", "0", "--ride-s", "4",
+                      "--negatives", str(negatives), "--positives", str(positives), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    rows = {r["scene"]: r for r in report["scenes"]["rows"]}
+    assert set(rows) == {"empty_car/car.jpg", "corridor/cam-7", "Snipaste_2024-01-01_12-07-27.png"}
+    assert rows["corridor/cam-7"]["kind"] == "corridor" and not rows["corridor/cam-7"]["ebike"]
+    assert rows["Snipaste_2024-01-01_12-07-27.png"]["ebike"] and rows["Snipaste_2024-01-01_12-07-27.png"]["alerts"]
+    scene = report["negative"]["scene"]
+    assert scene["rides"] == 2 and scene["false_holds"] == sum(r["holds"] for r in rows.values() if not r["ebike"])
+    assert report["positive"]["rides"] == 1 and report["positive"]["caught"] == 1
+    assert report["frames"]["scored"] == 20 + 4 + 20  # 4 s at 5 fps per still; a sequence plays its frames once
+
+    assert gridwatch(["eval", "elevator", "--positives-per-original", "0", "--negative-hours", "0", "--ride-s", "4",
+                      "--negatives", str(negatives)]) == 0
+    out = capsys.readouterr().out
+    assert "false alerts, folder scenes:" in out and "scenes without e-bike: corridor: 0/1 with an alert" in out
