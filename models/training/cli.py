@@ -94,10 +94,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     calibrate_module.add_arguments(calibrate)
 
+    promote = sub.add_parser("promote", help="replace the shipped model with a retrained one, only when it is "
+                             "better on the same test rides")
+    from edge.evaluation import promote as promote_module
+
+    promote_module.add_arguments(promote)
+
 
 def main(args: argparse.Namespace) -> int:
     handlers = {"train": _train, "export": _export, "eval": _eval, "data": data_cli.main, "verifier": _verifier,
-                "calibrate": _calibrate, **review_cli.HANDLERS}
+                "calibrate": _calibrate, "promote": _promote, **review_cli.HANDLERS}
     return handlers[args.model_command](args)
 
 
@@ -122,6 +128,12 @@ def _verifier(args: argparse.Namespace) -> int:
     print(f"trained the verifier in {result.seconds:.0f} s: {result.onnx}; val ROC AUC {auc}")
     print(f"next: gridwatch model calibrate --model {args.detector} --verifier {args.out} --data {args.data}")
     return 0
+
+
+def _promote(args: argparse.Namespace) -> int:
+    from edge.evaluation.promote import main as promote
+
+    return promote(args)
 
 
 def _calibrate(args: argparse.Namespace) -> int:

@@ -16,14 +16,16 @@ from pathlib import Path
 
 import yaml
 
+from simulators.elevator.names import EDGE_FRAME
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 DEFAULT_NAMES = ("ebike", "person")
 # The suffixes the shared set's augmentations append to the original's name.
 # ... and `_crop<n>`: the background crops write_background_crops adds.
 _AUGMENTATION = re.compile(r"(GaussNoise|blur|img_Pepper|img_basic|img_light|img_move|img_reverse|_crop\d+)$")
-# Frames the edge saved for labelling (edge/elevator/flywheel.py) are named <camera>_<epoch ms>: one camera's
-# frames are near-copies of each other, so the camera is the group (a held-out camera, as in a new building).
-_EDGE_FRAME = re.compile(r"^(?P<camera>.+)_\d{12,14}$")
+# Frames the edge saved for labelling are named <camera>_<epoch ms>: the camera is the group (a held-out camera,
+# as in a new building). The pattern is the simulator's, which plays such frames as rides.
+_EDGE_FRAME = EDGE_FRAME
 
 
 def original_of(image: Path) -> str:

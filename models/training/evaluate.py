@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import cv2
 
 from models.training.dataset import LabelledImage
+from models.training.scenes import held_out_originals
 from models.vision.detector import Detector
 from models.vision.metrics import DetectionScorer, read_yolo_labels
 
@@ -35,7 +35,7 @@ class EvalReport:
 
 def held_out(images: list[LabelledImage], split_file: Path, *, originals_only: bool = True) -> list[LabelledImage]:
     """The images of the originals a model never saw in training (split_file's `val_originals`)."""
-    val = set(json.loads(split_file.read_text())["val_originals"])
+    val = set(held_out_originals(split_file))
     chosen = [i for i in images if i.original in val and (i.is_original or not originals_only)]
     if not chosen:
         raise ValueError(f"none of the images belongs to the held-out originals of {split_file}")

@@ -66,9 +66,12 @@ class SceneSplit:
 
 
 def held_out_originals(path: Path) -> list[str]:
-    """The originals to score a model on: `test_originals` (format 2), else the old `val_originals`."""
-    data = json.loads(Path(path).read_text())
-    return list(data["test_originals"] if "test_originals" in data else data["val_originals"])
+    """The originals to score a model on: `test_originals` (format 2), else the old `val_originals` (the
+    simulator's reading, so rides and box scores are on the same originals)."""
+    from simulators.elevator.sources import read_split
+
+    originals, _ = read_split(Path(path))
+    return originals or []
 
 
 def _shares(scenes: Sequence[str], val_share: float, test_share: float, rng: random.Random

@@ -7,7 +7,6 @@ is kept, preferably the plain one, so that a scored original is one scene, not s
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,18 +14,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from simulators.elevator.names import group_of, original_of
+
 Box = tuple[float, float, float, float]  # x1, y1, x2, y2 in pixels
 EBIKE_CLASS = 0
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 VIDEO_EXTS = {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm", ".mpg", ".mpeg"}
-_ORIGINAL = re.compile(r"^(Snipaste_\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2})")
 DEFAULT_SPLIT = Path(__file__).resolve().parents[2] / "models" / "weights" / "ebike.split.json"
-
-
-def original_of(stem: str) -> str:
-    """The original a (possibly augmented) image was made from: the `Snipaste_<date>_<time>` prefix."""
-    match = _ORIGINAL.match(stem)
-    return match.group(1) if match else stem
 
 
 @dataclass(frozen=True)
@@ -69,11 +63,13 @@ def read_boxes(label_path: Path, width: int, height: int, cls: int = EBIKE_CLASS
 
 
 def read_split(path: Path | None) -> tuple[list[str] | None, Path | None]:
-    """The held-out originals of a split file (`val_originals`); the default file when it exists."""
+    """The held-out originals of a split file, the default file when it exists: `test_originals` (a split by
+    scene with a val side for calibration, models/training/scenes.py), else the older files' `val_originals`."""
     path = path or (DEFAULT_SPLIT if DEFAULT_SPLIT.is_file() else None)
     if path is None:
         return None, None
-    return list(json.loads(path.read_text())["val_originals"]), path
+    data = json.loads(path.read_text())
+    return list(data["test_originals"] if "test_originals" in data else data["val_originals"]), path
 
 
 def _images(folder: Path) -> Iterator[Path]:
@@ -114,7 +110,7 @@ def open_source(path: Path, labels: Path | None = None, split: Collection[str] |
 
 def _labelled(path: Path, pairs: dict[str, tuple[Path, Path]], split: Collection[str] | None,
               split_file: Path | None) -> Source:
-    names = sorted(n for n in pairs if split is None or n in split)
+    names = sorted(n for n in pairs if split is None or n in split or group_of(n) in split)
     if not names:
         raise ValueError(f"no labelled images in {path}" + (" of the split's originals" if split else ""))
     stills = tuple(_labelled_still(*pairs[n], n) for n in names)
