@@ -96,7 +96,29 @@ def _elevator_model_errors(path: Path, elevator) -> list[str]:
     if missing:
         return [f"{where('ebike', 'ebike_classes')}: elevator.ebike.ebike_classes: {missing} not among the "
                 f"classes of {model}: {list(info.class_names)}"]
-    return []
+    return _decision_card_errors(model, elevator, where)
+
+
+def _decision_card_errors(model: Path, elevator, where) -> list[str]:
+    """The model's decision card reads, names a verifier that exists, and has the operating point asked for."""
+    from pydantic import ValidationError
+
+    from models.vision.decision import DecisionCard
+
+    card_path = DecisionCard.path_for(model)
+    try:
+        card = DecisionCard.for_model(model)
+    except (ValidationError, ValueError) as exc:
+        return [f"{card_path}: not a decision card: {exc.errors()[0]['msg'] if hasattr(exc, 'errors') else exc}"]
+    errors = []
+    verifier = card.verifier_path(model) if card else None
+    if verifier is not None and elevator.verify and not verifier.is_file():
+        errors.append(f"{card_path}: verifier: no file at {verifier}")
+    try:
+        elevator.ebike.resolved(card)
+    except ValueError as exc:
+        errors.append(f"{where('ebike', 'operating_point')}: elevator.ebike.operating_point: {exc}")
+    return errors
 
 
 def _load(config_loader, path: str | None):

@@ -204,3 +204,30 @@ def test_a_bad_elevator_zone_is_an_error_with_its_line(
     err = capsys.readouterr().err
     assert f"registry.yaml:{line}: elevators.1.zone" in err and message in err, err
     assert "elevators.0" not in err, "a good zone passes"
+
+
+def test_check_reads_the_models_decision_card(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    from models.vision.calibration import Logistic
+    from models.vision.decision import DecisionCard, PointCard, VerifierCard
+    from models.vision.model_file import DEFAULT_EBIKE_MODEL
+
+    write(tmp_path, "registry.yaml", REGISTRY)
+    model = tmp_path / "m.onnx"
+    shutil.copy(DEFAULT_EBIKE_MODEL, model)
+    DecisionCard(operating_points={"strict": PointCard(score_threshold=0.8, min_seen_frames=5)},
+                 verifier=VerifierCard(file="m.verifier.onnx", fusion=Logistic(weights=(1.0, 1.0)))).write(model)
+    path = write(tmp_path, "edge.yaml", EDGE_WITH_ELEVATOR.format(model=model, classes="[ebike]")
+                 + "    operating_point: balanced\n")
+    assert main(["check", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "verifier: no file at" in err and "m.verifier.onnx" in err
+    assert "edge.yaml:7: elevator.ebike.operating_point: operating point 'balanced' is not in" in err
+    (tmp_path / "m.verifier.onnx").write_bytes(b"")
+    write(tmp_path, "edge.yaml", EDGE_WITH_ELEVATOR.format(model=model, classes="[ebike]")
+          + "    operating_point: strict\n")
+    assert main(["check", str(path)]) == 0
+    (tmp_path / "m.decision.json").write_text('{"operating_points": {"loose": {}}}')
+    assert main(["check", str(path)]) == 1
+    assert "not a decision card" in capsys.readouterr().err
