@@ -42,7 +42,8 @@ class FrameJudge:
         self.empty_params = empty_car or EmptyCarParams()
         self.cars: dict[str, EmptyCar] = {}
         self._door_closed: dict[str, bool] = {}
-        self.detect_s = 0.0  # the detector's share of the last judge(), for the stage timings
+        self.detect_s = 0.0  # the stages of the last judge(), for the edge's timings
+        self.score_s = 0.0
 
     def forget(self, elevator_id: str) -> None:
         """Drop a camera's empty-car reference and door state (an id that expired)."""
@@ -62,8 +63,10 @@ class FrameJudge:
     def judge(self, elevator_id: str, ts: datetime, image: np.ndarray) -> Judgement:
         started = time.perf_counter()
         found = self.detector.detect(image)
-        self.detect_s = time.perf_counter() - started
+        detected = time.perf_counter()
+        self.detect_s = detected - started
         scores = self.scorer.scores(image, found)
+        self.score_s = time.perf_counter() - detected
         ebike_classes = self.rule.params.ebike_classes
         labels = found.labels()
         boxes = [(float(b[0]), float(b[1]), float(b[2]), float(b[3])) for b in found.xyxy]

@@ -98,7 +98,7 @@ class PipelineStats:
     empty_car_drops: int = 0  # e-bike boxes whose pixels were the empty car's
     last_raise_latency_ms: float | None = None  # frame ts -> the alert durable in the outbox
     stage_ms: dict[str, deque[float]] = field(
-        default_factory=lambda: {k: deque(maxlen=200) for k in ("decode", "detect", "rule", "total")}
+        default_factory=lambda: {k: deque(maxlen=200) for k in ("decode", "detect", "score", "rule", "total")}
     )
 
 
@@ -289,9 +289,11 @@ class ElevatorPipeline:
         self.stats.empty_car_drops += judgement.suppressed
         t3 = time.perf_counter()
         t2 = t1 + self.judge.detect_s
+        self.stats.stage_ms["score"].append(self.judge.score_s * 1e3)  # calibration and the crop verifier
         self._judged[frame.elevator_id] = time.time()
         self.stats.judged += 1
-        for name, value in (("decode", t1 - t0), ("detect", t2 - t1), ("rule", t3 - t2), ("total", t3 - t0)):
+        for name, value in (("decode", t1 - t0), ("detect", t2 - t1), ("rule", t3 - t2 - self.judge.score_s),
+                            ("total", t3 - t0)):
             self.stats.stage_ms[name].append(value * 1e3)
         for command in decision.commands:  # the door first: safety and latency
             self.linkage.send(frame.elevator_id, command)

@@ -15,7 +15,7 @@ from models.vision.decision import DecisionCard
 from models.vision.types import Detections
 from models.vision.verifier import CropVerifier
 
-MAX_VERIFIED = 6  # e-bike candidates a frame sends to the verifier (the strongest); bounds the time per frame
+MAX_VERIFIED = 2  # e-bike candidates a frame sends to the verifier (the strongest): ~2-3 ms each, the budget
 
 
 class EbikeScorer:
