@@ -24,7 +24,7 @@ def test_eval_scores_held_out_rides_as_json(shared_dir: Path, capsys):
     report = json.loads(capsys.readouterr().out)
     split = json.loads((Path(report["split"])).read_text())
     assert report["split"].endswith("ebike.split.json")
-    assert len(report["originals"]) == 3 and set(report["originals"]) <= set(split["val_originals"])
+    assert len(report["originals"]) == 3 and set(report["originals"]) <= set(split["test_originals"])
     positive = report["positive"]
     assert positive["rides"] == 3
     # Snipaste_2024-01-01_12-07-27: two e-bikes in plain view for 5 s; any usable model catches it.
