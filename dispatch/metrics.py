@@ -37,9 +37,10 @@ class DispatchTimings:
         self.push = Histogram("gridwatch_push_delivery_seconds",
                               "From the feed event to the push acknowledged, by channel kind (mqtt, apprise)",
                               ("channel",), buckets=PUSH_BUCKETS, registry=registry)
+        self._pushed = {kind: self.push.labels(kind) for kind in ("mqtt", "apprise")}  # exported before the first
 
     def pushed(self, kind: str, seconds: float) -> None:
-        self.push.labels(kind).observe(max(0.0, seconds))
+        (self._pushed.get(kind) or self.push.labels(kind)).observe(max(0.0, seconds))
 
 
 class RequestTimer:

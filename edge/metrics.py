@@ -22,6 +22,7 @@ from prometheus_client.registry import Collector
 
 OTHER = "_other"
 STAGES = ("decode", "detect", "score", "rule", "total")
+DOOR_ACTIONS = ("hold_door", "release_door", "announce")  # the command contract's actions, exported from 0
 MAX_REASON_LABELS = 32
 # Seconds: one message or frame stage (sub-millisecond to a slow detector) ...
 STAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -69,7 +70,7 @@ class Timings:
         self.ebike_alert = histogram("gridwatch_elevator_alert_latency_seconds",
                                      "From the frame's timestamp to its e-bike alert durable in the outbox",
                                      buckets=DELIVERY_BUCKETS)
-        self.dispatch_request = histogram("gridwatch_dispatch_request_seconds",
+        self.dispatch_request = histogram("gridwatch_edge_dispatch_post_seconds",
                                           "One POST of an alert change to dispatch, answered 2xx",
                                           buckets=DELIVERY_BUCKETS)
         self.delivery = histogram("gridwatch_alert_delivery_seconds",
@@ -146,7 +147,7 @@ class EdgeCollector(Collector):
                         {"decode": e["decode_errors"], "internal": e["internal_errors"], "bad_ts": e["bad_ts"]})
         linkage = e["linkage"]
         yield _labelled(CounterMetricFamily, "gridwatch_elevator_door_commands", "Door commands sent, by action",
-                        "action", linkage["commands"])
+                        "action", dict.fromkeys(DOOR_ACTIONS, 0) | linkage["commands"])
         yield _gauge("gridwatch_elevator_doors_held", "Doors held now", len(linkage["held"]))
         yield _labelled(CounterMetricFamily, "gridwatch_elevator_door_releases",
                         "Doors released by a safety net, by cause", "cause",
@@ -168,7 +169,7 @@ def _outbox(outbox: dict[str, Any], sender: dict[str, Any]) -> Iterator[Metric]:
                     "Failed delivery attempts (retried with backoff), by sink", "sink",
                     {"http": sender["retries"], "mqtt": sender["publish_failures"]})
     since = sender["outage_since"]
-    yield _gauge("gridwatch_dispatch_outage_seconds", "Seconds since dispatch stopped answering (0: it answers)",
+    yield _gauge("gridwatch_edge_dispatch_outage_seconds", "Seconds since dispatch stopped answering (0: it answers)",
                  0.0 if since is None else max(0.0, time.time() - since))
 
 
