@@ -126,7 +126,7 @@ class EdgeProcess:
     def status(self) -> dict:
         """The worker's /status (JSON counters); {} while it does not answer."""
         try:
-            return httpx.get(f"{self.health}/metrics", timeout=2).json()
+            return httpx.get(f"{self.health}/status", timeout=2).json()
         except (httpx.HTTPError, json.JSONDecodeError):
             return {}
 
