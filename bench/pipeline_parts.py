@@ -90,7 +90,7 @@ def write_edge_config(folder: Path, name: str, broker_url: str, dispatch_alerts_
 
 
 class EdgeProcess:
-    """`python -m edge.cli edge --config ...` as a child process with its /metrics."""
+    """`python -m edge.cli edge --config ...` as a child process with its /status."""
 
     def __init__(self, config_path: Path, log_path: Path) -> None:
         self.config_path = config_path
@@ -125,9 +125,10 @@ class EdgeProcess:
         except httpx.HTTPError:
             return False
 
-    def metrics(self) -> dict:
+    def status(self) -> dict:
+        """The worker's /status (JSON counters); {} while it does not answer."""
         try:
-            return self.client.get(f"{self.health}/metrics").json()
+            return self.client.get(f"{self.health}/status").json()
         except (httpx.HTTPError, json.JSONDecodeError):
             return {}
 
@@ -146,12 +147,12 @@ def wait_subscribed(edge: EdgeProcess, broker_url: str, topics: Topics) -> int:
     """Prove that the edge's subscription is in place: a probe (rejected by the edge as a bad
     away notice, so no rule state changes) must show up in its message count. Returns the
     number of probes sent."""
-    before = edge.metrics().get("messages", 0)
+    before = edge.status().get("messages", 0)
     publisher = MqttPublisher(broker_url, f"bench-probe-{free_port()}")
     sent = 0
     try:
         deadline = time.monotonic() + 20
-        while edge.metrics().get("messages", 0) <= before:
+        while edge.status().get("messages", 0) <= before:
             if time.monotonic() > deadline:
                 raise TimeoutError("the edge did not receive the probe: not subscribed")
             publisher.publish(topics.water_away("bench-probe"), b"{}")

@@ -16,7 +16,7 @@ class DrainResult:
     drain_s: float
     worker_cpu_s: float
     broker_cpu_s: float
-    bench_cpu_s: float  # this process: the dispatch endpoint and the /metrics polling
+    bench_cpu_s: float  # this process: the dispatch endpoint and the /status polling
     idle_cpu_s: float  # cores x wall - busy CPU of the whole machine: was the other core free?
     steal_s: float  # CPU the hypervisor gave to other guests
     alert_changes: int
@@ -72,7 +72,7 @@ def drain_tables(results: list[DrainResult], meters: int) -> str:
         [[r.batch, f"{r.publish_s:.1f}", f"{r.drain_s:.2f}", f"{r.worker_cpu_s:.2f}", f"{r.broker_cpu_s:.2f}",
           f"{r.bench_cpu_s:.2f}", f"{r.idle_cpu_s:.2f}", f"{r.steal_s:.2f}"] for r in results],
     )
-    lines.append(f"({meters} meters; readings are counted from the first /metrics sample that saw a message)")
+    lines.append(f"({meters} meters; readings are counted from the first /status sample that saw a message)")
     baselines = [r for r in results if r.paho]
     if baselines:
         lines += ["", "The same messages drained by paho alone (manual ack in the callback, nothing else):", ""]

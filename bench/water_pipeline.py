@@ -6,7 +6,7 @@ process, a dispatch endpoint; single readings and batches.
 
 Per batch size, two runs on one Mosquitto:
 1. drain: the edge starts once to create its persistent session and stops; the whole scenario
-   is published into that session; the edge starts again and the drain is timed from /metrics.
+   is published into that session; the edge starts again and the drain is timed from /status.
    This measures the worker alone, not the publisher. CPU seconds of the worker process come
    from /proc (utime + stime), so "readings per CPU-second" is per core.
 2. paced: a fresh edge is live while a smaller scenario is published at a fixed reading rate;
@@ -53,7 +53,7 @@ POLL_S = 0.2
 
 @dataclass(frozen=True)
 class Sample:
-    """/metrics of the worker and CPU seconds of everything, at one moment."""
+    """/status of the worker and CPU seconds of everything, at one moment."""
 
     at: float  # time.monotonic()
     readings: int
@@ -120,7 +120,7 @@ def drain_run(work: Path, broker: Mosquitto, scenario: Scenario, opts: Options) 
         assert broker.process is not None
         start: Sample | None = None
         while True:
-            m = edge.metrics()
+            m = edge.status()
             if start is None and m.get("messages", 0) > 0:
                 start = Sample.take(m, edge.pid, broker.process.pid)
             if m.get("readings", 0) >= len(scenario.clean) and m.get("queue", 1) == 0:
@@ -134,9 +134,9 @@ def drain_run(work: Path, broker: Mosquitto, scenario: Scenario, opts: Options) 
         if profiler is not None:
             profiler.send_signal(signal.SIGINT)  # py-spy writes its output on Ctrl-C
             profiler.wait(timeout=60)
-        wait_for(lambda: edge.metrics().get("outbox", {}).get("pending_http", 1) == 0, 120,
+        wait_for(lambda: edge.status().get("outbox", {}).get("pending_http", 1) == 0, 120,
                  "the outbox to drain into dispatch")
-        final = edge.metrics()
+        final = edge.status()
         arrivals = dispatch_arrivals(dispatch_dir)
         last = max((a.received_at for a in arrivals), default=None)
         wall_at_start = time.time() - (time.monotonic() - start.at)
@@ -174,8 +174,8 @@ def paced_run(work: Path, broker: Mosquitto, scenario: Scenario, rate: float, op
         probes = wait_subscribed(edge, broker.url, topics)
         published, _ = publish_all(broker.url, scenario.messages, topics, readings_per_s=rate)
         total = len(scenario.messages) + probes
-        wait_for(lambda: edge.metrics().get("messages", 0) >= total, 120, "the edge to take every message")
-        wait_for(lambda: (m := edge.metrics()).get("queue", 1) == 0
+        wait_for(lambda: edge.status().get("messages", 0) >= total, 120, "the edge to take every message")
+        wait_for(lambda: (m := edge.status()).get("queue", 1) == 0
                  and m.get("outbox", {}).get("pending_http", 1) == 0, 120, "the outbox to drain")
         arrivals = dispatch_arrivals(dispatch_dir)
     finally:

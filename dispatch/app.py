@@ -8,11 +8,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 
-from dispatch.api import alerts, feed, health, page, session, stats
+from dispatch.api import alerts, feed, health, page, session, stats, status
 from dispatch.auth import Authenticator
 from dispatch.config import DispatchConfig
 from dispatch.feed import FeedHub
+from dispatch.metrics import DispatchCollector, DispatchTimings, RequestTimer
 from dispatch.push.pusher import Pusher
 from dispatch.scheduler import SlaScheduler
 from dispatch.service import DispatchService
@@ -32,10 +34,12 @@ def create_app(config: DispatchConfig, registry: Registry) -> FastAPI:
     service = DispatchService(store, registry, config.sla, config.timezone)
     scheduler = SlaScheduler(service)
     hub = FeedHub(store)
+    metrics = CollectorRegistry()
+    timings = DispatchTimings(metrics)
     pusher = None
     if config.push.enabled:
         pusher = Pusher(store, registry, config.push, config.mqtt, config.state_dir,
-                        config.mqtt.topic_prefix if config.mqtt else "grid")
+                        config.mqtt.topic_prefix if config.mqtt else "grid", on_delivered=timings.pushed)
     elif config.mqtt is None:
         log.info("push disabled")
 
@@ -64,6 +68,9 @@ def create_app(config: DispatchConfig, registry: Registry) -> FastAPI:
     app.state.feed = hub
     app.state.pusher = pusher
     app.state.counters = {"received": 0, "stored": 0, "duplicates": 0, "invalid": 0}
-    for module in (health, alerts, session, stats, feed, page):
+    app.state.metrics = metrics
+    metrics.register(DispatchCollector(app))
+    app.add_middleware(RequestTimer, timings=timings)
+    for module in (health, status, alerts, session, stats, feed, page):
         app.include_router(module.router)
     return app

@@ -33,6 +33,13 @@ class IngestConfig(Section):
     )
 
 
+class MetricsConfig(Section):
+    max_camera_labels: int = Field(
+        256, ge=0, le=10_000,
+        description="per-camera series for at most this many registered cameras; others count as camera=\"_other\"",
+    )
+
+
 class WaterRulesConfig(Section):
     allowed_lateness_s: float = Field(
         0.0, ge=0, description="the fleet watermark trails the newest event time by this much"
@@ -91,8 +98,9 @@ class EdgeConfig(Section):
     water: WaterRulesConfig = WaterRulesConfig()
     elevator: ElevatorConfig = ElevatorConfig()
     health_listen: str | None = Field(
-        "127.0.0.1:8610", pattern=r"^[^:\s]+:\d{1,5}$", description="/healthz and /metrics; null: off"
+        "127.0.0.1:8610", pattern=r"^[^:\s]+:\d{1,5}$", description="/healthz, /status and /metrics; null: off"
     )
+    metrics: MetricsConfig = MetricsConfig()
 
     @field_validator("registry", "state_dir")
     @classmethod

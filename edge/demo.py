@@ -245,7 +245,7 @@ gridwatch demo is running ({args.meters} simulated homes, {args.speed:g}x time, 
   grid workers:        {len(worker_tokens)} simulated phones, {args.worker_speed:g}x as fast as people, """
         f"""{args.ignore:.0%} of alerts ignored; their tokens: {state_dir / "worker-tokens.yaml"}
   dispatch endpoint:   {dispatch.url}/api/v1/alerts
-  edge health:         {edge.health.url if edge.health else "-"}/metrics
+  edge health:         {edge.health.url if edge.health else "-"}/status (JSON), /metrics (Prometheus)
   see the alerts:      curl -H 'Authorization: Bearer {operator_token}' {dispatch.url}/api/v1/alerts
   elevators:           {cameras_line}
   ground truth:        {state_dir / "scenario" / "truth.jsonl"}

@@ -26,6 +26,7 @@ from typing import Literal
 import httpx
 
 from edge.config import DispatchClientConfig
+from edge.metrics import Timings
 from edge.outbox import Outbox, OutboxItem
 from ingest.config import secret
 from ingest.topics import Topics
@@ -93,8 +94,10 @@ class AlertSender:
         poll_s: float = 5.0,
         prune_days: float | None = 7.0,
         rng: random.Random | None = None,
+        timings: Timings | None = None,
     ) -> None:
         self.outbox = outbox
+        self.timings = timings or Timings()
         self.config = config
         self.publish = publish
         self.topics = topics or Topics()
@@ -231,6 +234,7 @@ class AlertSender:
                 outcome, detail = self._post(item)
                 if outcome == "ok":
                     self.outbox.mark_done("http", [item.seq])
+                    self.timings.delivered["http"].observe(max(0.0, time.time() - item.created_at))
                     self._recovered()
                     attempt = 0
                     with self._stats_lock:
@@ -262,6 +266,7 @@ class AlertSender:
         if outcome == "ok":
             with self._stats_lock:
                 self.stats.latencies_ms.append(elapsed_ms)
+            self.timings.dispatch_request.observe(elapsed_ms / 1000)
             return outcome, ""
         return outcome, f"HTTP {response.status_code}: {response.text[:300]}"
 
@@ -309,6 +314,7 @@ class AlertSender:
                     return
                 if self._publish(item):
                     self.outbox.mark_done("mqtt", [item.seq])
+                    self.timings.delivered["mqtt"].observe(max(0.0, time.time() - item.created_at))
                     attempt = 0
                 else:
                     self._sleep(backoff_delay(attempt, self.config.retry_initial_s, min(5.0, self.config.retry_max_s),

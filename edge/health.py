@@ -1,7 +1,8 @@
-"""`/healthz` and `/metrics` of an edge worker, on a small stdlib HTTP server.
+"""`/healthz`, `/status` and `/metrics` of an edge worker, on a small stdlib HTTP server.
 
-No framework on purpose: it must answer while the worker is busy, cost nothing, and run
-on the smallest box. /metrics is JSON (counters, watermark, outbox backlog).
+No framework on purpose: it must answer while the worker is busy, cost nothing, and run on the
+smallest box. /status is JSON (counters, watermark, outbox backlog, cameras) for people and tests;
+/metrics is the same in the Prometheus text format (edge.metrics) for Prometheus.
 """
 
 from __future__ import annotations
@@ -13,28 +14,36 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, generate_latest
+
 log = logging.getLogger(__name__)
 
 
 class HealthServer:
-    def __init__(self, listen: str, snapshot: Callable[[], dict[str, Any]], healthy: Callable[[], bool]) -> None:
+    def __init__(self, listen: str, snapshot: Callable[[], dict[str, Any]], healthy: Callable[[], bool],
+                 metrics: CollectorRegistry | None = None) -> None:
         host, port = listen.rsplit(":", 1)
         snapshot_fn, healthy_fn = snapshot, healthy
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (stdlib name)
-                if self.path == "/healthz":
+                path = self.path.split("?", 1)[0]
+                if path == "/healthz":
                     ok = healthy_fn()
-                    self._send(200 if ok else 503, {"ok": ok})
-                elif self.path == "/metrics":
-                    self._send(200, snapshot_fn())
+                    self._send_json(200 if ok else 503, {"ok": ok})
+                elif path == "/status":
+                    self._send_json(200, snapshot_fn())
+                elif path == "/metrics" and metrics is not None:
+                    self._send(200, generate_latest(metrics), CONTENT_TYPE_PLAIN_0_0_4)
                 else:
-                    self._send(404, {"error": "not found"})
+                    self._send_json(404, {"error": "not found"})
 
-            def _send(self, status: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body, default=str).encode()
+            def _send_json(self, status: int, body: dict[str, Any]) -> None:
+                self._send(status, json.dumps(body, default=str).encode(), "application/json")
+
+            def _send(self, status: int, data: bytes, content_type: str) -> None:
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -53,7 +62,7 @@ class HealthServer:
 
     def start(self) -> HealthServer:
         self.thread.start()
-        log.info("edge health on %s/healthz and /metrics", self.url)
+        log.info("edge health on %s/healthz, /status and /metrics", self.url)
         return self
 
     def stop(self) -> None:

@@ -24,6 +24,7 @@ from edge.dispatch_client import AlertSender
 from edge.elevator.model import load_chain
 from edge.elevator.pipeline import ElevatorPipeline
 from edge.health import HealthServer
+from edge.metrics import BoundedLabels, edge_registry
 from edge.outbox import Outbox
 from edge.store import EdgeStore
 from ingest.config import secret
@@ -32,7 +33,7 @@ from ingest.decode import Rejected, decode_away, decode_readings
 from ingest.mqtt_client import InboundMessage, MqttConnection
 from ingest.registry import Registry
 from ingest.timeseries import build_writer
-from ingest.topics import Topics
+from ingest.topics import Route, Topics
 from ingest.wire.alert import Alert
 from ingest.wire.timestamps import parse_ts
 from ingest.wire.water import Reading
@@ -88,11 +89,15 @@ class EdgeWorker:
         )
         self.deadletters = DeadLetterSink(self.mqtt.publish, self.topics, config.edge_id)
         self.timeseries = build_writer(config.timeseries, config.state_dir)
+        cameras = BoundedLabels((e.id for e in registry.elevators), config.metrics.max_camera_labels)
+        self.metrics, self.timings = edge_registry(self.snapshot, self.healthy, cameras)
         self.outbox = Outbox(self.store.path)
-        self.sender = AlertSender(self.outbox, config.dispatch, publish=self.mqtt.publish, topics=self.topics)
+        self.sender = AlertSender(self.outbox, config.dispatch, publish=self.mqtt.publish, topics=self.topics,
+                                  timings=self.timings)
         self.elevator = self._elevator_pipeline(detector) if config.elevator.enabled else None
         self.health = (
-            HealthServer(config.health_listen, self.snapshot, self.healthy) if config.health_listen else None
+            HealthServer(config.health_listen, self.snapshot, self.healthy, self.metrics)
+            if config.health_listen else None
         )
 
     def _elevator_pipeline(self, detector: Detector | None) -> ElevatorPipeline:
@@ -102,7 +107,7 @@ class EdgeWorker:
             chain=load_chain(cfg, detector),
             publish=self.mqtt.publish, deadletters=self.deadletters, outbox_path=self.store.path,
             state_dir=self.config.state_dir, wake=self.sender.wake,
-            max_future_skew_s=self.config.ingest.max_future_skew_s,
+            max_future_skew_s=self.config.ingest.max_future_skew_s, timings=self.timings,
         )
 
     # ---- life cycle -------------------------------------------------------------------
@@ -179,8 +184,15 @@ class EdgeWorker:
                 return
 
     def _handle(self, message: InboundMessage) -> list[AlertChange]:
-        self.stats.messages += 1
+        started = time.perf_counter()
         route = self.topics.parse(message.topic)
+        try:
+            return self._judge(message, route)
+        finally:
+            self.timings.message_of(route.kind if route else None).observe(time.perf_counter() - started)
+
+    def _judge(self, message: InboundMessage, route: Route | None) -> list[AlertChange]:
+        self.stats.messages += 1
         wall = time.time()
         now = datetime.fromtimestamp(wall, tz=UTC)
         try:
@@ -242,6 +254,10 @@ class EdgeWorker:
         return self.rules.advance(mark) if mark is not None else []
 
     def _checkpoint(self, changes: list[AlertChange], acks: list[InboundMessage]) -> None:
+        with self.timings.checkpoint.time():
+            self._commit(changes, acks)
+
+    def _commit(self, changes: list[AlertChange], acks: list[InboundMessage]) -> None:
         alerts = [self._to_alert(change) for change in changes]
         added = self.store.checkpoint(self.rules.dirty(), alerts, {"watermark": self.watermark.to_state()})
         if self.config.timeseries.kind == "sqlite":
@@ -279,6 +295,7 @@ class EdgeWorker:
             "queue": self._queue.qsize(),
             "watermark": mark.isoformat() if mark else None,
             "outbox": self.outbox.stats(),
+            "sender": self.sender.snapshot(),
             "mqtt_connected": self.mqtt.connected.is_set(),
             "elevator": self.elevator.snapshot() if self.elevator else None,
         }

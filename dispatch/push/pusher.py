@@ -93,8 +93,11 @@ class Pusher:
         topic_prefix: str = "grid",
         *,
         channels: dict[str, Channel] | None = None,
+        on_delivered: Callable[[str, float], None] | None = None,
     ) -> None:
+        """`on_delivered(kind, seconds)`: each acknowledged push, event to ack (the metrics' histogram)."""
         self.store = store
+        self._on_delivered = on_delivered
         self.registry = registry
         self.config = config
         self.ledger = Ledger(Path(state_dir) / LEDGER_FILE)
@@ -375,6 +378,8 @@ class Pusher:
                 self._counts["delivered"] += 1
                 for key in ("all", _kind(delivery.channel)):
                     self._latency[key].append(latency)
+            if self._on_delivered is not None:
+                self._on_delivered(_kind(delivery.channel), latency)
             if target in self._failing:
                 self._failing.discard(target)
                 log.info("push: %s delivers again", name)

@@ -39,6 +39,7 @@ from edge.elevator.linkage import DoorLinkage
 from edge.elevator.model import EbikeChain
 from edge.elevator.open_episodes import OpenEpisodes
 from edge.elevator.sources import OpenCvSource, is_opencv_source
+from edge.metrics import Timings
 from edge.outbox import Outbox
 from ingest.deadletter import DeadLetterSink
 from ingest.decode import condense
@@ -114,9 +115,10 @@ class ElevatorPipeline:
     def __init__(
         self, config: ElevatorConfig, *, edge_id: str, registry: Registry, topics: Topics, chain: EbikeChain,
         publish: Any, deadletters: DeadLetterSink, outbox_path: Path, state_dir: Path, wake: Any,
-        max_future_skew_s: float = 300.0,
+        max_future_skew_s: float = 300.0, timings: Timings | None = None,
     ) -> None:
         self.config = config
+        self.timings = timings or Timings()
         self.edge_id = edge_id
         self.registry = registry
         self.topics = topics
@@ -289,12 +291,12 @@ class ElevatorPipeline:
         self.stats.empty_car_drops += judgement.suppressed
         t3 = time.perf_counter()
         t2 = t1 + self.judge.detect_s
-        self.stats.stage_ms["score"].append(self.judge.score_s * 1e3)  # calibration and the crop verifier
         self._judged[frame.elevator_id] = time.time()
         self.stats.judged += 1
-        for name, value in (("decode", t1 - t0), ("detect", t2 - t1), ("rule", t3 - t2 - self.judge.score_s),
-                            ("total", t3 - t0)):
-            self.stats.stage_ms[name].append(value * 1e3)
+        for name, value in (("decode", t1 - t0), ("detect", t2 - t1), ("score", self.judge.score_s),
+                            ("rule", t3 - t2 - self.judge.score_s), ("total", t3 - t0)):
+            self.stats.stage_ms[name].append(value * 1e3)  # score: calibration and the crop verifier
+            self.timings.stages[name].observe(value)
         for command in decision.commands:  # the door first: safety and latency
             self.linkage.send(frame.elevator_id, command)
         if decision.confirmed and not decision.commands:
@@ -336,7 +338,9 @@ class ElevatorPipeline:
             alerts.append(alert)
         self._deliver(alerts)
         if raised is not None:
-            self.stats.last_raise_latency_ms = round((time.time() - frame.ts) * 1e3, 1)
+            latency = time.time() - frame.ts
+            self.stats.last_raise_latency_ms = round(latency * 1e3, 1)
+            self.timings.ebike_alert.observe(max(0.0, latency))
             self.clips.start(frame.elevator_id, raised.id, frame.ts)
 
     def _episode_alert(self, change: AlertChange) -> Alert:

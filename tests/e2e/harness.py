@@ -123,9 +123,10 @@ class EdgeProcess:
         wait_for(self.healthy, 30, "the edge worker to be healthy")
         return self
 
-    def metrics(self) -> dict:
+    def status(self) -> dict:
+        """The worker's /status (JSON counters); {} while it does not answer."""
         try:
-            return httpx.get(f"{self.health}/metrics", timeout=2).json()
+            return httpx.get(f"{self.health}/status", timeout=2).json()
         except (httpx.HTTPError, json.JSONDecodeError):
             return {}
 

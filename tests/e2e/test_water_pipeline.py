@@ -111,7 +111,7 @@ def test_kill9_broker_restart_and_dispatch_outage_deliver_every_change_once(
         publish(mosquitto.url, parts[0])
         sender = threading.Thread(target=publish, args=(mosquitto.url, parts[1]))
         sender.start()
-        wait_for(lambda: edge.metrics().get("messages", 0) > quarter + 50, 60, "the worker to be mid-stream",
+        wait_for(lambda: edge.status().get("messages", 0) > quarter + 50, 60, "the worker to be mid-stream",
                  every_s=0.01)
         edge.kill9()
         sender.join()
@@ -119,19 +119,19 @@ def test_kill9_broker_restart_and_dispatch_outage_deliver_every_change_once(
 
         # 2. restart the broker while the worker holds unacknowledged messages
         publish(mosquitto.url, parts[2])
-        wait_for(lambda: edge.metrics().get("messages", 0) > 10, 60, "the worker to be busy again", every_s=0.01)
+        wait_for(lambda: edge.status().get("messages", 0) > 10, 60, "the worker to be busy again", every_s=0.01)
         mosquitto.restart()
 
         # 3. stop the dispatch endpoint while alerts are raised, bring it back later
         dispatch.stop()
         publish(mosquitto.url, parts[3])
-        wait_for(lambda: edge.metrics().get("queue", 1) == 0 and edge.metrics().get("readings", 0) > 0
-                 and edge.metrics().get("outbox", {}).get("pending_http", 0) > 0, 120,
+        wait_for(lambda: edge.status().get("queue", 1) == 0 and edge.status().get("readings", 0) > 0
+                 and edge.status().get("outbox", {}).get("pending_http", 0) > 0, 120,
                  "alerts to wait in the outbox while dispatch is down")
         time.sleep(1.5)  # an outage of several retries, while the worker goes on
-        assert edge.metrics()["outbox"]["pending_http"] > 0
+        assert edge.status()["outbox"]["pending_http"] > 0
         dispatch.start()
-        wait_for(lambda: edge.metrics().get("outbox", {}).get("pending_http", 1) == 0
+        wait_for(lambda: edge.status().get("outbox", {}).get("pending_http", 1) == 0
                  and len({change_identity(c) for c in dispatch.changes()}) >= len(expected), 120,
                  "the outbox to drain into dispatch")
         changes = dispatch.changes()
