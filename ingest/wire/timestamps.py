@@ -47,7 +47,10 @@ def parse_ts(value: object) -> datetime:
             raise TimestampError(f"not RFC 3339 or epoch: {text[:40]!r}") from exc
         if parsed.tzinfo is None:
             raise TimestampError("RFC 3339 timestamp without an offset")
-        return parsed.astimezone(UTC)
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:  # year 1 with a positive offset, 9999 with a negative one
+            raise TimestampError(f"timestamp out of range in UTC: {text[:40]!r}") from None
     raise TimestampError(f"timestamp of type {type(value).__name__}")
 
 

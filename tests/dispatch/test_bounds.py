@@ -1,0 +1,159 @@
+"""What hostile or broken input does to dispatch: evidence bounded at the API, a stored feed event that
+cannot be read back quarantined and skipped (the feed and the pusher go on), out-of-range numbers a 422."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from dispatch.config import DispatchConfig
+from dispatch.push.base import Outgoing
+from dispatch.push.config import PushConfig
+from dispatch.push.pusher import Pusher
+from dispatch.server import ServerHandle, start_in_thread
+from dispatch.service import DispatchService
+from dispatch.sla import SlaConfig
+from dispatch.store import AlertStore
+from ingest.wire.alert import MAX_EVIDENCE_DEPTH
+from tests.dispatch.test_api import EDGE, OPERATOR, REGISTRY, bearer, make_alert, post
+
+
+@pytest.fixture
+def start_dispatch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., ServerHandle]]:
+    monkeypatch.setenv("GRIDWATCH_TOKEN", EDGE)
+    monkeypatch.setenv("GRIDWATCH_OPERATOR_TOKEN", OPERATOR)
+    handles: list[ServerHandle] = []
+
+    def start(**fields: object) -> ServerHandle:
+        config = DispatchConfig.model_validate({"listen": "127.0.0.1:0", "state_dir": tmp_path / "dispatch", **fields})
+        handles.append(start_in_thread(config, REGISTRY))
+        return handles[-1]
+
+    yield start
+    for handle in handles:
+        handle.stop()
+
+
+@pytest.fixture
+def dispatch(start_dispatch: Callable[..., ServerHandle]) -> ServerHandle:
+    return start_dispatch()
+
+
+def nested(depth: int) -> dict:
+    value: dict = {"leaf": 1}
+    for _ in range(depth - 1):
+        value = {"n": value}
+    return value
+
+
+def body_with(**fields: object) -> str:
+    doc = json.loads(make_alert().to_json())
+    doc.update(fields)
+    return json.dumps(doc)
+
+
+@pytest.mark.parametrize(
+    ("fields", "mentions"),
+    [
+        ({"evidence": nested(198)}, "evidence"),  # accepted before: it broke every reader of the feed
+        ({"evidence": nested(MAX_EVIDENCE_DEPTH + 1)}, f"deeper than {MAX_EVIDENCE_DEPTH}"),
+        ({"evidence": {"blob": "x" * 70_000}}, "evidence"),
+        ({"revision": 2**63}, "revision"),  # SQLite holds 64-bit integers: a 500 before
+        ({"revision": 10**30}, "revision"),
+        ({"started_at": "0001-01-01T00:00:00+01:00"}, "started_at"),  # OverflowError: a 500 before
+        ({"raised_at": "9999-12-31T23:59:59-01:00"}, "raised_at"),
+    ],
+)
+def test_out_of_bounds_fields_are_422_naming_the_field(dispatch: ServerHandle, fields: dict, mentions: str) -> None:
+    response = post(dispatch, body_with(**fields))
+    assert response.status_code == 422, response.text
+    assert mentions in response.json()["detail"]
+    assert dispatch.app.state.store.counts()["changes"] == 0
+
+
+def test_evidence_at_the_bound_is_accepted(dispatch: ServerHandle) -> None:
+    response = post(dispatch, body_with(evidence=nested(MAX_EVIDENCE_DEPTH)))
+    assert response.status_code == 201, response.text
+
+
+def _corrupt_event(path: Path, seq: int) -> None:
+    """What an old store holds after a 198-deep evidence was accepted: a row no reader can parse."""
+    with sqlite3.connect(path) as conn:
+        (body,) = conn.execute("SELECT body FROM events WHERE seq = ?", (seq,)).fetchone()
+        doc = json.loads(body)
+        doc["alert"]["evidence"] = nested(199)
+        conn.execute("UPDATE events SET body = ? WHERE seq = ?", (json.dumps(doc), seq))
+
+
+def _feed_ids(url: str, want: int, timeout_s: float = 5.0) -> list[int]:
+    ids: list[int] = []
+    deadline = time.monotonic() + timeout_s
+    with httpx.stream("GET", url + "/api/v1/feed", params={"after": 0}, headers=bearer(OPERATOR),
+                      timeout=httpx.Timeout(timeout_s)) as response:
+        assert response.status_code == 200
+        for line in response.iter_lines():
+            if line.startswith("id:"):
+                ids.append(int(line[3:]))
+            if len(ids) >= want or time.monotonic() > deadline:
+                break
+    return ids
+
+
+def test_an_unreadable_stored_event_is_quarantined_and_the_feed_goes_on(
+        start_dispatch: Callable[..., ServerHandle]) -> None:
+    before = start_dispatch()
+    assert post(before, make_alert(0)).status_code == 201  # seq 1 change, seq 2 dispatch
+    before.stop()
+    _corrupt_event(before.app.state.store.path, 1)
+    dispatch = start_dispatch()  # a restart: nothing of the old store is in memory
+    store: AlertStore = dispatch.app.state.store
+    assert post(dispatch, make_alert(1)).status_code == 201  # seq 3, 4
+    assert _feed_ids(dispatch.url, 3) == [2, 3, 4]
+    assert [seq for seq, _ in store.quarantined_events()] == [1]
+    # Every reader skips it from then on, and a full page is still full.
+    assert [e.seq for e in store.events_after(0, limit=2)] == [2, 3]
+
+
+class RecordingChannel:
+    """A real in-process channel that keeps what it was handed (the pusher's own interface)."""
+
+    kind = "mqtt"
+
+    def __init__(self) -> None:
+        self.delivered: list[Outgoing] = []
+        self.got = threading.Event()
+
+    def ready(self) -> bool:
+        return True
+
+    def deliver(self, address: str, outgoing: Outgoing) -> None:
+        self.delivered.append(outgoing)
+        self.got.set()
+
+    def close(self) -> None:
+        pass
+
+
+def test_an_unreadable_stored_event_does_not_stop_the_pusher_for_good(tmp_path: Path) -> None:
+    store = AlertStore(tmp_path / "dispatch.sqlite")
+    service = DispatchService(store, REGISTRY, SlaConfig(), "Asia/Shanghai")
+    first, second = make_alert(0), make_alert(1)
+    service.receive(first)  # seq 2: dispatched to w1, a push
+    _corrupt_event(store.path, 2)
+    service.receive(second)  # seq 4: the next push
+    channel = RecordingChannel()
+    pusher = Pusher(store, REGISTRY, PushConfig(), None, tmp_path, channels={"mqtt": channel}).start()
+    try:
+        assert channel.got.wait(5), "the pusher stopped at the unreadable event"
+        assert [o.message.id for o in channel.delivered] == [second.id]
+        assert pusher.ledger.cursor() == 4
+    finally:
+        pusher.stop()
+        store.close()
