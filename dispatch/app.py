@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from dispatch.api import alerts, feed, health, page, session, stats
 from dispatch.auth import Authenticator
+from dispatch.body_limit import BodyLimit
 from dispatch.config import DispatchConfig
 from dispatch.feed import FeedHub
 from dispatch.push.pusher import Pusher
@@ -66,4 +67,6 @@ def create_app(config: DispatchConfig, registry: Registry) -> FastAPI:
     app.state.counters = {"received": 0, "stored": 0, "duplicates": 0, "invalid": 0}
     for module in (health, alerts, session, stats, feed, page):
         app.include_router(module.router)
+    app.add_middleware(BodyLimit, default_bytes=config.http.max_body_bytes, body_timeout_s=config.http.body_timeout_s,
+                       by_path={alerts.router.prefix: config.http.max_alert_body_bytes})
     return app

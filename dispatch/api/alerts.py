@@ -21,9 +21,6 @@ log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 
-# An e-bike snapshot is tens of kB as base64; anything near this is not an alert change.
-MAX_BODY_BYTES = 4 * 1024 * 1024
-
 
 def _service(request: Request) -> DispatchService:
     return request.app.state.service
@@ -49,10 +46,7 @@ async def post_alert(
 ) -> PostResult | JSONResponse:
     counters = request.app.state.counters
     counters["received"] += 1
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        counters["invalid"] += 1
-        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"alert body over {MAX_BODY_BYTES} bytes")
+    body = await request.body()  # bounded in size and time by dispatch.body_limit (http.max_alert_body_bytes)
     try:
         alert = Alert.model_validate_json(body)
     except ValidationError as exc:

@@ -4,6 +4,7 @@ cannot be read back quarantined and skipped (the feed and the pusher go on), out
 from __future__ import annotations
 
 import json
+import socket
 import sqlite3
 import threading
 import time
@@ -157,3 +158,58 @@ def test_an_unreadable_stored_event_does_not_stop_the_pusher_for_good(tmp_path: 
     finally:
         pusher.stop()
         store.close()
+
+
+# -- request bodies: bounded before parsing and before auth -------------------------------------------
+
+
+def raw_request(handle: ServerHandle, head: str, body: bytes = b"", *, wait_s: float = 3.0) -> tuple[int, bytes]:
+    """Send a request as an attacker would (a declared length need not come), read the answer."""
+    with socket.create_connection((handle.host, handle.port), timeout=wait_s) as sock:
+        sock.sendall(head.replace("\n", "\r\n").encode() + b"\r\n" + body)
+        answer = b""
+        while chunk := sock.recv(65536):  # the server closes a refused connection
+            answer += chunk
+    status_line, _, rest = answer.partition(b"\r\n")
+    return int(status_line.split()[1]), rest
+
+
+def test_a_huge_declared_body_is_413_at_once_without_a_token_and_unread(dispatch: ServerHandle) -> None:
+    started = time.monotonic()
+    status, rest = raw_request(dispatch, "POST /api/v1/alerts/x/accept HTTP/1.1\nHost: t\n"
+                               "Content-Type: application/json\nContent-Length: 300000000\n")
+    assert status == 413 and b"limit" in rest
+    assert time.monotonic() - started < 1.0
+
+
+def test_a_chunked_body_is_cut_off_at_the_limit(dispatch: ServerHandle) -> None:
+    sent = 0
+
+    def chunks() -> Iterator[bytes]:
+        nonlocal sent
+        for _ in range(200):  # 12.8 MB if all were read
+            sent += 65536
+            yield b" " * 65536
+
+    response = httpx.post(dispatch.url + "/api/v1/alerts/x/accept", content=chunks(), timeout=5,
+                          headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+    assert sent < 4 * 1024 * 1024  # the server hung up long before the end
+
+
+@pytest.mark.parametrize(("path", "size", "status"), [
+    ("/api/v1/alerts", 5 * 1024 * 1024, 413),  # over the alert limit
+    ("/api/v1/alerts", 200 * 1024, 422),  # a snapshot-sized body is read (and judged)
+    ("/api/v1/session", 200 * 1024, 413),  # other calls get the small limit
+])
+def test_each_route_has_its_limit(dispatch: ServerHandle, path: str, size: int, status: int) -> None:
+    response = httpx.post(dispatch.url + path, content=b"{" + b" " * size + b"}", headers=bearer(EDGE), timeout=5)
+    assert response.status_code == status, response.text
+
+
+def test_a_body_that_trickles_in_is_408(start_dispatch: Callable[..., ServerHandle]) -> None:
+    handle = start_dispatch(http={"body_timeout_s": 0.5})
+    started = time.monotonic()
+    status, _ = raw_request(handle, f"POST /api/v1/alerts HTTP/1.1\nHost: t\nAuthorization: Bearer {EDGE}\n"
+                            "Content-Length: 1000\n", b"{")
+    assert status == 408 and time.monotonic() - started < 2.5
