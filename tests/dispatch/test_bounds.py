@@ -4,6 +4,7 @@ cannot be read back quarantined and skipped (the feed and the pusher go on), out
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import sqlite3
 import threading
@@ -213,3 +214,58 @@ def test_a_body_that_trickles_in_is_408(start_dispatch: Callable[..., ServerHand
     status, _ = raw_request(handle, f"POST /api/v1/alerts HTTP/1.1\nHost: t\nAuthorization: Bearer {EDGE}\n"
                             "Content-Length: 1000\n", b"{")
     assert status == 408 and time.monotonic() - started < 2.5
+
+
+# -- connections: none may be held for free ----------------------------------------------------------
+
+
+def closed_by_server(sock: socket.socket, within_s: float) -> bool:
+    sock.settimeout(within_s)
+    try:
+        return sock.recv(1) == b""
+    except TimeoutError:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+def test_idle_and_over_cap_connections_are_closed_and_the_edge_gets_through(
+        start_dispatch: Callable[..., ServerHandle], caplog: pytest.LogCaptureFixture) -> None:
+    handle = start_dispatch(http={"max_connections": 20, "header_timeout_s": 0.5})
+    idle = [socket.create_connection((handle.host, handle.port)) for _ in range(60)]
+    try:
+        over = idle[20:]
+        assert all(closed_by_server(s, 1.0) for s in over), "connections over the cap stay open"
+        assert all(closed_by_server(s, 2.0) for s in idle[:20]), "idle connections are never closed"
+        response = post(handle, make_alert())
+        assert response.status_code == 201
+    finally:
+        for sock in idle:
+            sock.close()
+    noisy = [r for r in caplog.records if r.levelno >= logging.WARNING and (r.exc_info or "connection" in r.message)]
+    assert len(noisy) <= 2, [r.message for r in noisy]  # one line per burst, no tracebacks
+
+
+def test_headers_sent_a_byte_at_a_time_are_cut_off(start_dispatch: Callable[..., ServerHandle]) -> None:
+    handle = start_dispatch(http={"header_timeout_s": 0.5})
+    with socket.create_connection((handle.host, handle.port)) as sock:
+        started = time.monotonic()
+        closed = False
+        for byte in b"POST /api/v1/alerts HTTP/1.1\r\nHost: dispatch\r\nX-Slow: " + b"a" * 100:
+            try:
+                sock.sendall(bytes([byte]))
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+                break
+            if closed_by_server(sock, 0.05):
+                closed = True
+                break
+        assert closed and time.monotonic() - started < 2.0
+
+
+def test_a_keep_alive_connection_left_idle_is_closed(start_dispatch: Callable[..., ServerHandle]) -> None:
+    handle = start_dispatch(http={"keep_alive_s": 0.3})
+    with socket.create_connection((handle.host, handle.port)) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert b"200" in sock.recv(65536)
+        assert closed_by_server(sock, 1.5)
