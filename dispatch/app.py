@@ -17,6 +17,7 @@ from dispatch.feed import FeedHub
 from dispatch.push.pusher import Pusher
 from dispatch.scheduler import SlaScheduler
 from dispatch.service import DispatchService
+from dispatch.sessions import SESSION_FILE, SessionStore
 from dispatch.store import AlertStore
 from ingest.registry import Registry
 
@@ -30,6 +31,7 @@ def create_app(config: DispatchConfig, registry: Registry) -> FastAPI:
     configured and auth.allow_no_auth is not set."""
     auth = Authenticator(config.auth, registry)  # first: refuse before touching the disk
     store = AlertStore(config.state_dir / STORE_FILE)
+    sessions = SessionStore(config.state_dir / SESSION_FILE, session.COOKIE_MAX_AGE_S)
     service = DispatchService(store, registry, config.sla, config.timezone)
     scheduler = SlaScheduler(service)
     hub = FeedHub(store)
@@ -54,12 +56,15 @@ def create_app(config: DispatchConfig, registry: Registry) -> FastAPI:
             scheduler.stop()
             await hub.stop()
             store.close()
+            sessions.close()
 
     app = FastAPI(title="gridwatch dispatch", version="0.2.0", lifespan=lifespan)
     app.state.config = config
     app.state.registry = registry
     app.state.auth = auth
     app.state.store = store
+    app.state.sessions = sessions
+    app.state.streams = {}  # caller key -> open feed streams (http.max_streams_per_caller)
     app.state.service = service
     app.state.scheduler = scheduler
     app.state.feed = hub

@@ -34,7 +34,7 @@ class HttpConfig(Section):
     max_connections: int = Field(1000, ge=2, description="open connections (and requests in flight) above it are "
                                  "closed at once; keep it under the process's file limit")
     max_header_bytes: int = Field(16 * 1024, ge=1024, description="request line and headers together")
-    max_streams_per_caller: int = Field(8, ge=1, description="open GET /api/v1/feed streams of one token or session")
+    max_streams_per_caller: int = Field(64, ge=1, description="open GET /api/v1/feed streams of one token or session")
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="addresses of reverse proxies whose X-Forwarded-Proto is believed (session cookies are then "
