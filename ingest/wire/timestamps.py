@@ -57,10 +57,13 @@ def parse_ts(value: object) -> datetime:
 def to_rfc3339(moment: datetime) -> str:
     """RFC 3339 in UTC with a Z, millisecond precision when needed."""
     moment = moment.astimezone(UTC)
+    # Four-digit years always: strftime's %Y writes the year 910 as "910", which no parser reads back
+    # (a stored alert that could not be read again, found by tests/dispatch/test_fuzz_api.py).
+    text = f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}"
     # Only whole milliseconds travel, so what is sent parses back to the same text.
     if moment.microsecond // 1000:
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return f"{text}.{moment.microsecond // 1000:03d}Z"
+    return text + "Z"
 
 
 def to_epoch_ms(moment: datetime) -> int:
