@@ -42,8 +42,11 @@ def uvicorn_config(app: FastAPI, http: HttpConfig, **kwargs: object) -> uvicorn.
     )
 
 
-def _raise_file_limit(http: HttpConfig) -> None:
-    """Every connection is a file descriptor: take the hard limit, and say when the cap cannot fit under it."""
+FD_RESERVE = 64  # descriptors kept for the stores, logs and outgoing connections
+
+
+def raise_file_limit() -> int:
+    """Take the hard file limit as the soft one; returns the soft limit now in force."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != hard:
         try:
@@ -51,16 +54,25 @@ def _raise_file_limit(http: HttpConfig) -> None:
             soft = hard
         except (ValueError, OSError):
             pass
-    if soft != resource.RLIM_INFINITY and http.max_connections + 100 > soft:
-        log.warning("http.max_connections %d is close to the file limit %d: lower it or raise LimitNOFILE",
-                    http.max_connections, soft)
+    return soft
+
+
+def fit_file_limit(http: HttpConfig, soft: int) -> HttpConfig:
+    """Every connection is a file descriptor: keep the connection cap under the file limit, so that over-cap
+    connections are closed by us, not refused by accept() with EMFILE over and over."""
+    if soft == resource.RLIM_INFINITY or http.max_connections + FD_RESERVE <= soft:
+        return http
+    fitted = max(2, soft - FD_RESERVE)
+    log.warning("http.max_connections %d does not fit the file limit %d: using %d (raise LimitNOFILE)",
+                http.max_connections, soft, fitted)
+    return http.model_copy(update={"max_connections": fitted})
 
 
 def serve(config: DispatchConfig, registry: Registry, *, log_level: str = "info") -> None:
     """Run until interrupted (SIGINT/SIGTERM)."""
     app = create_app(config, registry)
-    _raise_file_limit(config.http)
-    _Server(uvicorn_config(app, config.http, host=config.host, port=config.port, log_level=log_level)).run()
+    http = fit_file_limit(config.http, raise_file_limit())
+    _Server(uvicorn_config(app, http, host=config.host, port=config.port, log_level=log_level)).run()
 
 
 @dataclass

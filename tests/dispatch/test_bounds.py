@@ -15,11 +15,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from dispatch.config import DispatchConfig
+from dispatch.config import DispatchConfig, HttpConfig
 from dispatch.push.base import Outgoing
 from dispatch.push.config import PushConfig
 from dispatch.push.pusher import Pusher
-from dispatch.server import ServerHandle, start_in_thread
+from dispatch.server import FD_RESERVE, ServerHandle, fit_file_limit, start_in_thread
 from dispatch.service import DispatchService
 from dispatch.sla import SlaConfig
 from dispatch.store import AlertStore
@@ -269,3 +269,8 @@ def test_a_keep_alive_connection_left_idle_is_closed(start_dispatch: Callable[..
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
         assert b"200" in sock.recv(65536)
         assert closed_by_server(sock, 1.5)
+
+
+def test_the_connection_cap_is_kept_under_the_file_limit() -> None:
+    assert fit_file_limit(HttpConfig(max_connections=1000), 300).max_connections == 300 - FD_RESERVE
+    assert fit_file_limit(HttpConfig(max_connections=100), 300).max_connections == 100
