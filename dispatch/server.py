@@ -35,7 +35,8 @@ def uvicorn_config(app: FastAPI, http: HttpConfig, **kwargs: object) -> uvicorn.
     """uvicorn with every connection bounded: header deadline, keep-alive, header size, connection cap."""
     return uvicorn.Config(
         app, http=guarded_protocol(http.header_timeout_s, http.max_connections),  # type: ignore[arg-type]
-        timeout_keep_alive=http.keep_alive_s, limit_concurrency=http.max_connections,
+        # +1: uvicorn counts the asking connection itself; the protocol's cap is the one that binds.
+        timeout_keep_alive=http.keep_alive_s, limit_concurrency=http.max_connections + 1,
         h11_max_incomplete_event_size=http.max_header_bytes,
         proxy_headers=False,  # X-Forwarded-* are read only from http.trusted_proxies (dispatch.auth_session)
         **kwargs,  # type: ignore[arg-type]

@@ -206,6 +206,8 @@ class EdgeWorker:
                 return self._on_readings(message.topic, message.payload, decoded.readings, wall, now)
             if route.kind == "water_away":
                 notice = decode_away(route.subject, message.payload, now)
+                if not self._admit_meter(message.topic, message.payload, notice.meter_id, notice.start, now):
+                    return []
                 return self.rules.on_away(notice)
             raise Rejected(f"not consumed by this edge: {route.kind}")
         except Rejected as exc:
@@ -227,11 +229,10 @@ class EdgeWorker:
             self.deadletters.reject(topic, f"batch: {len(rest)} more bad readings not listed one by one ({summary})",
                                     raw.get(rest[0][0], payload), now)
 
-    def _admit_meter(self, topic: str, payload: bytes, reading: Reading, now: datetime) -> bool:
+    def _admit_meter(self, topic: str, payload: bytes, meter_id: str, ts: datetime, now: datetime) -> bool:
         """A registered meter always; one nobody registered while fewer than max_unregistered_meters are kept."""
-        meter_id = reading.meter_id
         if meter_id in self._unregistered:
-            self._unregistered[meter_id] = max(self._unregistered[meter_id], reading.ts.timestamp())
+            self._unregistered[meter_id] = max(self._unregistered[meter_id], ts.timestamp())
             return True
         if self.registry.meter(meter_id) is not None:
             return True
@@ -241,7 +242,7 @@ class EdgeWorker:
             self.deadletters.reject(topic, f"unknown meter: over the limit of {cap} unregistered meters; not "
                                     "processed (add it to the registry)", payload, now)
             return False
-        self._unregistered[meter_id] = reading.ts.timestamp()
+        self._unregistered[meter_id] = ts.timestamp()
         self.stats.unknown_meters += 1
         self.deadletters.reject(topic, "unknown meter: processed, its alerts go to the unassigned queue", payload, now)
         return True
@@ -271,7 +272,7 @@ class EdgeWorker:
                     topic, f"too late: {lateness.total_seconds() / 3600:.0f} h behind the fleet", payload, now
                 )
                 continue
-            if not self._admit_meter(topic, payload, reading, now):
+            if not self._admit_meter(topic, payload, reading.meter_id, reading.ts, now):
                 continue
             # Judge silences against the watermark before each reading (cheap when nothing is
             # due): the alerts then depend on the order of the readings, not on timing.

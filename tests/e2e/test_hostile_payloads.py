@@ -102,6 +102,11 @@ def test_meters_nobody_registered_are_bounded_and_forgotten_when_silent(setup) -
     assert during["unregistered_meters"] == {"kept": 5, "refused_readings": 35, "expired": 0}
     assert during["meters"] == 5
     assert sum("over the limit of 5" in letter["reason"] for letter in letters) == 35
+    away = {"from": base, "until": base + 3600_000}  # away notices of made-up meters are bounded too
+    sender.publish("grid/water/made-up-99/away", json.dumps(away).encode(), qos=1)
+    wait_for(lambda: len(letters) >= 41, 30, "the away notice refused")
+    assert letters[40]["topic"] == "grid/water/made-up-99/away" and "over the limit" in letters[40]["reason"]
+    assert worker.snapshot()["meters"] == 5
     # The registered meter moves the fleet's watermark 2 h on: the made-up ones are far behind it.
     sender.publish("grid/water/m-1/reading", json.dumps({"ts": base + 2 * 3600_000, "total_l": 1.0}).encode(), qos=1)
     wait_for(lambda: worker.snapshot()["unregistered_meters"]["expired"] == 5, 30, "the five forgotten")
