@@ -31,7 +31,7 @@ from dispatch.store_rows import (
 )
 from dispatch.store_tx import Tx
 from ingest.decode import condense
-from ingest.wire.alert import Alert
+from ingest.wire.alert import STORED, Alert
 from ingest.wire.dispatch import FeedEvent, Transition
 
 log = logging.getLogger(__name__)
@@ -227,7 +227,8 @@ class AlertStore:
                 "SELECT id, received_at, applied, payload FROM alert_changes WHERE alert_id = ? ORDER BY id",
                 (alert_id,),
             ).fetchall()
-        return [StoredChange(row[0], row[1], bool(row[2]), Alert.model_validate_json(row[3])) for row in rows]
+        return [StoredChange(row[0], row[1], bool(row[2]), Alert.model_validate_json(row[3], context=STORED))
+                for row in rows]
 
     def transitions(self, alert_id: str) -> list[Transition]:
         """The loop's steps for the alert, oldest first: the audit trail."""
@@ -250,7 +251,7 @@ class AlertStore:
             events, bad = [], []
             for row_seq, body in rows:
                 try:
-                    events.append(FeedEvent.model_validate_json(body))
+                    events.append(FeedEvent.model_validate_json(body, context=STORED))
                 except ValidationError as exc:
                     bad.append((row_seq, condense(exc, root="event")))
             if not bad:

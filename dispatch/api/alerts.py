@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from dispatch.auth import Principal, require_edge, require_reader
 from dispatch.schemas import AlertDetail, AlertList, ChangeView, PostResult
 from dispatch.service import DispatchService
-from ingest.wire.alert import Alert, AlertState, AlertType
+from ingest.wire.alert import STORED, Alert, AlertState, AlertType
 from ingest.wire.dispatch import AlertView, DispatchState, LifecycleBody
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,8 @@ def get_alert(
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this alert is not in one of this worker's grids")
     view = stored.view(with_snapshot=True)
     history = [ChangeView.of(change) for change in store.history(alert_id)]
-    return AlertDetail(**view.model_dump(mode="json"), history=history, transitions=store.transitions(alert_id))
+    return AlertDetail.model_validate({**view.model_dump(mode="json"), "history": history,
+                                       "transitions": store.transitions(alert_id)}, context=STORED)
 
 
 async def _act(request: Request, alert_id: str, action: str, principal: Principal,

@@ -7,7 +7,7 @@ import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo
 
 from ingest.wire.water import Timestamp
 
@@ -32,10 +32,15 @@ SEVERITY_RANK: dict[str, int] = {"info": 0, "warning": 1, "critical": 2}
 # pydantic's JSON parser stops at 200 levels. The edge's rules use 3 levels and a few hundred bytes.
 MAX_EVIDENCE_DEPTH = 16
 MAX_EVIDENCE_BYTES = 64 * 1024
+# Validation context of what a store reads back: the bounds apply to what comes in, so that an alert
+# stored before they existed still reads (and lists, and pushes) instead of failing every reader.
+STORED: dict[str, bool] = {"stored": True}
 
 
-def _bounded_evidence(value: dict[str, Any]) -> dict[str, Any]:
+def _bounded_evidence(value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
     """Refuse evidence nested deeper than MAX_EVIDENCE_DEPTH or larger than MAX_EVIDENCE_BYTES (no recursion)."""
+    if info.context and info.context.get("stored"):
+        return value
     stack: list[tuple[object, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()

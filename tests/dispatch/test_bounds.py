@@ -23,7 +23,7 @@ from dispatch.server import FD_RESERVE, ServerHandle, fit_file_limit, start_in_t
 from dispatch.service import DispatchService
 from dispatch.sla import SlaConfig
 from dispatch.store import AlertStore
-from ingest.wire.alert import MAX_EVIDENCE_DEPTH
+from ingest.wire.alert import MAX_EVIDENCE_DEPTH, STORED, Alert
 from tests.dispatch.test_api import EDGE, OPERATOR, REGISTRY, bearer, make_alert, post
 
 
@@ -279,3 +279,28 @@ def test_a_keep_alive_connection_left_idle_is_closed(start_dispatch: Callable[..
 def test_the_connection_cap_is_kept_under_the_file_limit() -> None:
     assert fit_file_limit(HttpConfig(max_connections=1000), 300).max_connections == 300 - FD_RESERVE
     assert fit_file_limit(HttpConfig(max_connections=100), 300).max_connections == 100
+
+
+def test_an_alert_stored_before_evidence_was_bounded_still_lists_shows_and_pushes(
+        start_dispatch: Callable[..., ServerHandle], tmp_path: Path) -> None:
+    """The bounds apply to what comes in: a store from before them must not turn into 500s or a stuck pusher."""
+    old = Alert.model_validate({**json.loads(make_alert(0).to_json()), "evidence": nested(40)}, context=STORED)
+    store = AlertStore(tmp_path / "dispatch" / "dispatch.sqlite")
+    DispatchService(store, REGISTRY, SlaConfig(), "Asia/Shanghai").receive(old)  # as the old endpoint took it
+    store.close()
+    dispatch = start_dispatch()
+    assert post(dispatch, make_alert(1)).status_code == 201
+    listed = httpx.get(dispatch.alerts_url, headers=bearer(OPERATOR), timeout=5)
+    assert listed.status_code == 200 and {a["id"] for a in listed.json()["alerts"]} == {old.id, make_alert(1).id}
+    assert httpx.get(f"{dispatch.alerts_url}/{old.id}", headers=bearer(OPERATOR), timeout=5).status_code == 200
+    assert _feed_ids(dispatch.url, 4) == [1, 2, 3, 4]
+    channel = RecordingChannel()
+    pusher = Pusher(dispatch.app.state.store, REGISTRY, PushConfig(), None, tmp_path / "push",
+                    channels={"mqtt": channel}).start()
+    try:
+        deadline = time.monotonic() + 5
+        while len(channel.delivered) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert {o.message.id for o in channel.delivered} == {old.id, make_alert(1).id}
+    finally:
+        pusher.stop()
