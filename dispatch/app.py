@@ -12,12 +12,14 @@ from prometheus_client import CollectorRegistry
 
 from dispatch.api import alerts, feed, health, page, session, stats, status
 from dispatch.auth import Authenticator
+from dispatch.body_limit import BodyLimit
 from dispatch.config import DispatchConfig
 from dispatch.feed import FeedHub
 from dispatch.metrics import DispatchCollector, DispatchTimings, RequestTimer
 from dispatch.push.pusher import Pusher
 from dispatch.scheduler import SlaScheduler
 from dispatch.service import DispatchService
+from dispatch.sessions import SESSION_FILE, SessionStore
 from dispatch.store import AlertStore
 from ingest.registry import Registry
 
@@ -31,6 +33,7 @@ def create_app(config: DispatchConfig, registry: Registry) -> FastAPI:
     configured and auth.allow_no_auth is not set."""
     auth = Authenticator(config.auth, registry)  # first: refuse before touching the disk
     store = AlertStore(config.state_dir / STORE_FILE)
+    sessions = SessionStore(config.state_dir / SESSION_FILE, session.COOKIE_MAX_AGE_S)
     service = DispatchService(store, registry, config.sla, config.timezone)
     scheduler = SlaScheduler(service)
     hub = FeedHub(store)
@@ -57,12 +60,15 @@ def create_app(config: DispatchConfig, registry: Registry) -> FastAPI:
             scheduler.stop()
             await hub.stop()
             store.close()
+            sessions.close()
 
     app = FastAPI(title="gridwatch dispatch", version="0.2.0", lifespan=lifespan)
     app.state.config = config
     app.state.registry = registry
     app.state.auth = auth
     app.state.store = store
+    app.state.sessions = sessions
+    app.state.streams = {}  # caller key -> open feed streams (http.max_streams_per_caller)
     app.state.service = service
     app.state.scheduler = scheduler
     app.state.feed = hub
@@ -73,4 +79,6 @@ def create_app(config: DispatchConfig, registry: Registry) -> FastAPI:
     app.add_middleware(RequestTimer, timings=timings)
     for module in (health, status, alerts, session, stats, feed, page):
         app.include_router(module.router)
+    app.add_middleware(BodyLimit, default_bytes=config.http.max_body_bytes, body_timeout_s=config.http.body_timeout_s,
+                       by_path={alerts.router.prefix: config.http.max_alert_body_bytes})
     return app

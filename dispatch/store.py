@@ -17,6 +17,8 @@ from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from dispatch.sla import Timer
 from dispatch.store_rows import (
     ALERT_COLUMNS,
@@ -28,7 +30,8 @@ from dispatch.store_rows import (
     supersedes,
 )
 from dispatch.store_tx import Tx
-from ingest.wire.alert import Alert
+from ingest.decode import condense
+from ingest.wire.alert import STORED, Alert
 from ingest.wire.dispatch import FeedEvent, Transition
 
 log = logging.getLogger(__name__)
@@ -91,6 +94,13 @@ _SCHEMA = [
         PRIMARY KEY (alert_id, kind, level)
     )""",
     "CREATE INDEX IF NOT EXISTS timers_by_due ON timers(due_at)",
+    # Feed events that could not be read back (a store written before evidence was bounded, a bug, a
+    # damaged row): skipped by every reader from then on, kept here for an operator to look at.
+    """CREATE TABLE IF NOT EXISTS quarantined_events (
+        seq INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        error TEXT NOT NULL
+    )""",
 ]
 
 
@@ -102,6 +112,7 @@ class AlertStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._listeners: list[Callable[[int], None]] = []
+        self.quarantined = 0  # feed events quarantined by this process
         self._conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False,
                                      isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
@@ -216,7 +227,8 @@ class AlertStore:
                 "SELECT id, received_at, applied, payload FROM alert_changes WHERE alert_id = ? ORDER BY id",
                 (alert_id,),
             ).fetchall()
-        return [StoredChange(row[0], row[1], bool(row[2]), Alert.model_validate_json(row[3])) for row in rows]
+        return [StoredChange(row[0], row[1], bool(row[2]), Alert.model_validate_json(row[3], context=STORED))
+                for row in rows]
 
     def transitions(self, alert_id: str) -> list[Transition]:
         """The loop's steps for the alert, oldest first: the audit trail."""
@@ -226,13 +238,38 @@ class AlertStore:
         return [Transition.model_validate_json(row[0]) for row in rows]
 
     def events_after(self, seq: int, *, queues: Collection[str] | None = None, limit: int = 500) -> list[FeedEvent]:
-        """Feed events after `seq`, oldest first; `queues` None: all."""
+        """Feed events after `seq`, oldest first; `queues` None: all. An event that cannot be read back is
+        quarantined and skipped, so no reader (the feed, the pusher's persisted cursor) stops at it."""
         if queues is not None and not queues:
             return []
-        sql, params = "SELECT body FROM events WHERE seq > ?" + _queue_filter(queues), [seq, *sorted(queues or ())]
+        sql = ("SELECT seq, body FROM events WHERE seq > ? AND seq NOT IN (SELECT seq FROM quarantined_events)"
+               + _queue_filter(queues) + " ORDER BY seq LIMIT ?")
+        params = (seq, *sorted(queues or ()), limit)
+        while True:
+            with self._read_lock:
+                rows = self._reader.execute(sql, params).fetchall()
+            events, bad = [], []
+            for row_seq, body in rows:
+                try:
+                    events.append(FeedEvent.model_validate_json(body, context=STORED))
+                except ValidationError as exc:
+                    bad.append((row_seq, condense(exc, root="event")))
+            if not bad:
+                return events
+            self._quarantine(bad)  # then read the page again: it is full again without them
+
+    def _quarantine(self, bad: list[tuple[int, str]]) -> None:
+        with self._lock:
+            self._conn.executemany("INSERT OR IGNORE INTO quarantined_events(seq, at, error) VALUES (?, ?, ?)",
+                                   [(seq, time.time(), error) for seq, error in bad])
+        for seq, error in bad:
+            self.quarantined += 1
+            log.error("feed event %d cannot be read back (%s): quarantined, every reader skips it", seq, error)
+
+    def quarantined_events(self) -> list[tuple[int, str]]:
+        """(seq, why) of the events skipped because they could not be read back."""
         with self._read_lock:
-            rows = self._reader.execute(sql + " ORDER BY seq LIMIT ?", (*params, limit)).fetchall()
-        return [FeedEvent.model_validate_json(row[0]) for row in rows]
+            return self._reader.execute("SELECT seq, error FROM quarantined_events ORDER BY seq").fetchall()
 
     def last_seq(self) -> int:
         with self._read_lock:

@@ -216,6 +216,12 @@ def build_parser() -> argparse.ArgumentParser:
     model_cli.add_arguments(model)
     model.set_defaults(func=model_cli.main)
 
+    acl = sub.add_parser("acl", help="the Mosquitto ACL of a site from its registry (one user per device)")
+    from edge import acl as acl_module
+
+    acl_module.add_arguments(acl)
+    acl.set_defaults(func=acl_module.main)
+
     check = sub.add_parser("check", help="validate a config or registry file")
     check.add_argument("file")
     check.add_argument("--kind", choices=["edge", "dispatch", "registry"], help="default: guessed from the keys")

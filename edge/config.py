@@ -31,6 +31,13 @@ class IngestConfig(Section):
     max_lateness_h: float = Field(
         24.0 * 30, gt=0, description="readings this far behind the fleet watermark are dead letters"
     )
+    max_unregistered_meters: int = Field(
+        1000, ge=0, description="meters not in the registry processed at once; readings of more are dead letters"
+    )
+    unregistered_meter_expire_h: float = Field(
+        48.0, gt=0, description="a meter not in the registry whose last reading is this far behind the fleet "
+        "watermark, with no open alert, is forgotten (its state freed)"
+    )
 
 
 class MetricsConfig(Section):

@@ -17,14 +17,17 @@ class Section(BaseModel):
 
 
 def secret(env_name: str | None) -> str | None:
-    """A secret named by an environment variable, or a file in /run/secrets of that name."""
+    """A secret named by an environment variable, else a file of that name in systemd's
+    $CREDENTIALS_DIRECTORY (LoadCredential=) or in /run/secrets (Docker, Kubernetes)."""
     if not env_name:
         return None
     value = os.environ.get(env_name)
     if value is None:
-        path = Path("/run/secrets") / env_name
-        if path.is_file():
-            value = path.read_text(encoding="utf-8").strip()
+        folders = [os.environ.get("CREDENTIALS_DIRECTORY"), "/run/secrets"]
+        for folder in filter(None, folders):
+            path = Path(folder) / env_name
+            if path.is_file():
+                return path.read_text(encoding="utf-8").strip()
     return value
 
 
@@ -37,7 +40,12 @@ class MqttConfig(Section):
         "user properties on publish dropped",
     )
     username: str | None = None
-    password_env: str | None = Field(None, description="environment variable holding the password")
+    password_env: str | None = Field(None, description="environment variable holding the password (else a file of "
+                                     "that name in $CREDENTIALS_DIRECTORY or /run/secrets)")
+    ca_file: Path | None = Field(None, description="mqtts: the CA that signed the broker's certificate (default: "
+                                 "the system's CAs)")
+    cert_file: Path | None = Field(None, description="mqtts: this client's certificate, for brokers that ask")
+    key_file: Path | None = Field(None, description="mqtts: the key of cert_file")
     topic_prefix: str = Field("grid", pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
     client_id: str | None = Field(None, description="defaults to gridwatch-<edge_id>")
     keepalive_s: int = Field(30, ge=5, le=3600)

@@ -10,6 +10,8 @@ command -v victoria-metrics >/dev/null 2>&1 || need_apt+=(victoria-metrics)
 # The end-to-end test speaks to dispatch and the broker with programs nobody here wrote.
 command -v mosquitto_sub >/dev/null 2>&1 || need_apt+=(mosquitto-clients)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+# The MQTT TLS test makes its own CA and broker certificate.
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 # The command-center page is tested in a real headless Chromium (Debian's, with its driver);
 # the CJK font draws the page's Chinese in the screenshots.
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)

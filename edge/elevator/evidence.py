@@ -205,6 +205,11 @@ class ClipRecorder:
         if not self._closed:
             self._queue.put(("start", elevator_id, alert_id, ts))
 
+    def forget(self, elevator_id: str) -> None:
+        """Free a camera's ring of recent frames (a camera nobody registered went away)."""
+        if not self._closed:
+            self._queue.put(("forget", elevator_id))
+
     def take_finished(self) -> list[Clip]:
         """Clips written since the last call."""
         with self._lock:
@@ -271,6 +276,9 @@ class ClipRecorder:
                 if isinstance(item, tuple):
                     if item[0] == "frame":
                         self._on_frame(*item[1:])
+                    elif item[0] == "forget":
+                        if not any(r.elevator_id == item[1] for r in self._recording.values()):
+                            self._cameras.pop(item[1], None)
                     else:
                         self._on_start(*item[1:])
                 self._finish_stalled()

@@ -185,6 +185,19 @@ class WaterRules:
             self._limits.pop(mid, None)
         self._offline.rebuild(self._states, self.limits, self._book)
 
+    def forget(self, meter_id: str) -> bool:
+        """Drop a meter's state (one nobody registered went silent); never while one of its episodes is open."""
+        if any((t, meter_id) in self._book.open for t in ALERT_TYPES):
+            return False
+        self._states.pop(meter_id, None)
+        self._limits.pop(meter_id, None)
+        self._dirty.discard(meter_id)
+        return True
+
+    def last_reading_at(self, meter_id: str) -> float | None:
+        st = self._states.get(meter_id)
+        return None if st is None else st.last_ts
+
     def meters(self) -> int:
         return len(self._states)
 

@@ -112,8 +112,9 @@ def test_the_page_logs_in_with_a_cookie(start: Callable[..., ServerHandle]) -> N
         cookie = login.headers["set-cookie"].lower()
         assert "httponly" in cookie and "samesite=strict" in cookie
         assert browser.get("/api/v1/session").json() == {"role": "worker", "worker_id": "w1", "grids": ["g1"]}
-        assert browser.post(f"/api/v1/alerts/{alert.id}/accept").status_code == 200  # acts with the cookie
-        browser.delete("/api/v1/session")
+        page = {"Origin": dispatch.url}  # a browser sends it on every POST and DELETE (dispatch.request_origin)
+        assert browser.post(f"/api/v1/alerts/{alert.id}/accept", headers=page).status_code == 200  # with the cookie
+        browser.delete("/api/v1/session", headers=page)
         assert browser.get("/api/v1/alerts").status_code == 401
 
 
