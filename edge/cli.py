@@ -9,10 +9,28 @@ import sys
 import threading
 from pathlib import Path
 
+from edge.errors import CommandError
 from ingest.yamlconf import ConfigError, load_yaml
 
 REGISTRY_KEYS = {"grids", "workers", "buildings", "meters", "elevators", "stations"}
 DISPATCH_KEYS = {"listen", "auth", "sla", "push", "timezone"}
+
+
+def known_failures() -> tuple[type[BaseException], ...]:
+    """What a command may end with that a person can act on: printed as one line, never a traceback."""
+    from dispatch.auth import AuthConfigError
+
+    return (CommandError, ConfigError, AuthConfigError, FileNotFoundError, IsADirectoryError, PermissionError)
+
+
+def missing_secrets(mqtt, where: str) -> list[str]:
+    """An MQTT password named by the config but absent from the environment and /run/secrets."""
+    from ingest.config import secret
+
+    if mqtt is None or not mqtt.password_env or secret(mqtt.password_env) is not None:
+        return []
+    return [f"{where}: mqtt.password_env names {mqtt.password_env}, which is not set (neither in the environment "
+            f"nor as /run/secrets/{mqtt.password_env})"]
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -127,7 +145,11 @@ def _load(config_loader, path: str | None):
 
     try:
         config = config_loader(path)
-        return config, load_registry(config.registry)
+        loaded = config, load_registry(config.registry)
+        problems = missing_secrets(config.mqtt, str(path or "defaults"))
+        if problems:
+            raise ConfigError(problems)
+        return loaded
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return None
@@ -226,7 +248,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except known_failures() as exc:
+        message = str(exc) if not isinstance(exc, OSError) or not exc.filename else \
+            f"{exc.filename}: {exc.strerror or exc}"
+        print(f"gridwatch {args.command}: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
