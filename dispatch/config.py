@@ -8,7 +8,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from dispatch.push.config import PushConfig
 from dispatch.sla import SlaConfig
-from ingest.config import MqttConfig, Section
+from ingest.config import MqttConfig, Section, check_listen
 from ingest.yamlconf import validate_file
 
 
@@ -31,6 +31,11 @@ class DispatchConfig(Section):
     timezone: str = Field("Asia/Shanghai", description="IANA zone of the duty rosters and of today's figures")
     sla: SlaConfig = SlaConfig()
     push: PushConfig = PushConfig()
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        return check_listen(value) or value
 
     @field_validator("timezone")
     @classmethod

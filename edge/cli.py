@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import logging
 import signal
 import sys
@@ -57,10 +58,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     path = Path(args.file)
     try:
         data, _ = load_yaml(path)
-        keys = set(data) if isinstance(data, dict) else set()
-        kind = args.kind or (
-            "registry" if keys and keys <= REGISTRY_KEYS else "dispatch" if keys & DISPATCH_KEYS else "edge"
-        )
+        kind = args.kind or _guess_kind(set(data) if isinstance(data, dict) else set())
         errors: list[str] = []
         registry_path = None
         if kind == "registry":
@@ -90,6 +88,17 @@ def cmd_check(args: argparse.Namespace) -> int:
         return 1
     print(f"{path}: OK ({summary})")
     return 0
+
+
+def _guess_kind(keys: set[str]) -> str:
+    """The kind whose own keys the file shares most (a typo'd key must not turn a registry into an edge config)."""
+    if keys & DISPATCH_KEYS:
+        return "dispatch"
+    from edge.config import EdgeConfig
+
+    edge_keys = set(EdgeConfig.model_fields)
+    registry_like = {k for k in keys - edge_keys if difflib.get_close_matches(k, REGISTRY_KEYS, n=1, cutoff=0.75)}
+    return "registry" if keys and len(registry_like) * 2 > len(keys) else "edge"
 
 
 def _elevator_model_errors(path: Path, elevator) -> list[str]:

@@ -15,10 +15,10 @@ import cv2
 import numpy as np
 
 from edge.elevator.frame import Frame
+from ingest.registry import STREAM_SCHEMES
 
 log = logging.getLogger(__name__)
 
-STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 BACKOFF_FIRST_S = 1.0
 BACKOFF_MAX_S = 30.0
