@@ -25,6 +25,7 @@ MEDIA_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
+    ".json": "application/json; charset=utf-8",
 }
 # The page loads nothing from elsewhere and runs no inline script, so text that arrives with an alert
 # can never become code, even if a bug put it into markup. Images: the snapshots are data: URLs.

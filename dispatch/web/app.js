@@ -4,7 +4,7 @@
 // events held back meanwhile and applied on top; so no change falls between the list and the live part.
 
 import { $ } from "./dom.js";
-import { lang, setLang, t, translateStatic } from "./i18n.js";
+import { lang, loadCatalogue, setLang, t, translateStatic } from "./i18n.js";
 import { formatClock, formatDate, formatPercent, formatSeconds } from "./format.js";
 import { isOpen, isOverdue, renderBoard, renderRecent, tickClock } from "./board.js";
 import { renderDetail } from "./panel.js";
@@ -384,7 +384,8 @@ function fitPanel() {
   document.documentElement.style.setProperty("--header-h", `${$("#top").offsetHeight}px`);
 }
 
-function start() {
+async function start() {
+  await loadCatalogue();
   applyLanguage(lang());
   fitPanel();
   window.addEventListener("resize", fitPanel);

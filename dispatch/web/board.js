@@ -2,7 +2,7 @@
 // recently closed ones. Pure rendering from (alerts, context); app.js owns the data.
 
 import { el } from "./dom.js";
-import { escalationName, severityName, stateName, t, typeName } from "./i18n.js";
+import { describeAlert, escalationName, severityName, stateName, t, typeName } from "./i18n.js";
 import { formatSpan, formatTime } from "./format.js";
 
 export const UNASSIGNED = "unassigned";
@@ -55,6 +55,7 @@ function card(alert, context, thumb) {
   const clock = sla ? el("span", { class: "sla", dataset: { due: sla.due, phase: sla.phase } }) : null;
   if (clock) tickClock(clock, Date.now());
   const where = [buildingName(context, alert.building), alert.subject].filter(Boolean).join(" · ");
+  const { what, ended } = describeAlert(alert);
   return el(
     "article",
     {
@@ -70,7 +71,8 @@ function card(alert, context, thumb) {
     el("div", { class: "card-main" },
       el("div", { class: "card-text" },
         el("div", { class: "where" }, where),
-        el("p", { class: "summary" }, alert.summary)),
+        el("p", { class: "summary" }, what),
+        ended ? el("p", { class: "ended" }, `${t("edge_cleared_mark")}${t("colon")}${ended}`) : null),
       d.has_snapshot ? thumb(alert) : null),
     el("div", { class: "card-bottom" },
       el("span", { class: `state state-${d.state}` }, stateName(d.state)),

@@ -54,6 +54,9 @@ const WORDS = {
     seconds: "秒",
     minutes: "分",
     hours: "小时",
+    colon: "：",
+    frames: "帧",
+    clip_on_edge: "现场录像保存在边缘设备上：",
   },
   en: {
     title: "Grid alert command center",
@@ -105,19 +108,23 @@ const WORDS = {
     seconds: "s",
     minutes: "m",
     hours: "h",
+    colon: ": ",
+    frames: "frames",
+    clip_on_edge: "Clip kept on the edge box: ",
   },
 };
 
-const TYPES = {
-  "water.no_usage": { zh: "长时间未用水", en: "No water use" },
-  "water.continuous_flow": { zh: "持续用水", en: "Continuous flow" },
-  "water.tap_open": { zh: "水龙头未关", en: "Tap left open" },
-  "water.spike": { zh: "用水量突增", en: "Usage spike" },
-  "water.meter_offline": { zh: "水表离线", en: "Meter offline" },
-  "water.meter_tamper": { zh: "水表异常/疑似被拆", en: "Meter tampered" },
-  "elevator.ebike": { zh: "电动车进电梯", en: "E-bike in elevator" },
-  "elevator.camera_offline": { zh: "电梯摄像头离线", en: "Elevator camera offline" },
-};
+// The alert messages and type names: messages.json, the catalogue the pushes use too (dispatch/messages.py).
+let catalogue = { types: {}, messages: {}, evidence: {}, hidden_evidence: [] };
+
+export async function loadCatalogue() {
+  try {
+    const response = await fetch("static/messages.json", { credentials: "same-origin" });
+    if (response.ok) catalogue = await response.json();
+  } catch {
+    // without it the cards show the edge's own summary and the type codes: readable, if not translated
+  }
+}
 
 const SEVERITIES = {
   critical: { zh: "紧急", en: "Critical" },
@@ -150,7 +157,10 @@ const ACTIONS = {
   edge_cleared: { zh: "设备已恢复", en: "Device recovered" },
 };
 
-let current = LANGS.includes(localStorage.getItem(STORAGE_KEY)) ? localStorage.getItem(STORAGE_KEY) : "zh";
+// `?lang=en|zh` in the address wins (a wall screen is set up by its URL), then the last choice, then Chinese.
+const fromUrl = new URLSearchParams(location.search).get("lang");
+const stored = localStorage.getItem(STORAGE_KEY);
+let current = LANGS.includes(fromUrl) ? fromUrl : LANGS.includes(stored) ? stored : "zh";
 
 export function lang() {
   return current;
@@ -168,11 +178,72 @@ function pick(table, key) {
 }
 
 export const t = (key) => WORDS[current][key] ?? key;
-export const typeName = (type) => pick(TYPES, type);
+export const typeName = (type) => pick(catalogue.types, type);
 export const severityName = (severity) => pick(SEVERITIES, severity);
 export const stateName = (state) => pick(STATES, state);
 export const escalationName = (level) => (level ? pick(ESCALATIONS, level) : "");
 export const actionName = (action) => pick(ACTIONS, action);
+
+const pad2 = (n) => String(n).padStart(2, "0");
+
+function number(value) {
+  return Number.isInteger(value) ? String(value) : String(Math.round(value * 10) / 10);
+}
+
+// "03-01 14:03" in the browser's time zone.
+function shortTime(value) {
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime())) return String(value);
+  return `${pad2(date.getMonth() + 1)}-${pad2(date.getDate())} ${pad2(date.getHours())}:${pad2(date.getMinutes())}`;
+}
+
+function param(value, kind) {
+  if (value === null || value === undefined) return "—";
+  if (kind === "time") return shortTime(value);
+  if (typeof value === "number") return number(kind === "abs" ? Math.abs(value) : value);
+  return String(value);
+}
+
+// A reason ({key, params}) as a sentence in the current language; null when the catalogue lacks the key.
+export function reasonText(reason) {
+  const entry = reason && catalogue.messages[reason.key];
+  if (!entry) return null;
+  const params = reason.params ?? {};
+  return entry[current].replace(/\{(\w+)(?::(\w+))?\}/g, (_, name, kind) => param(params[name], kind));
+}
+
+// What an alert is about, and (cleared) why it ended, in the reader's language; the edge's summary when the
+// alert carries no reason (an older edge).
+export function describeAlert(alert) {
+  const evidence = alert.evidence ?? {};
+  const what = reasonText(evidence.reason);
+  if (what === null) return { what: alert.summary, ended: null };
+  const ended = alert.state === "cleared"
+    ? reasonText(evidence.cleared_reason) ?? catalogue.messages.cleared?.[current] ?? null
+    : null;
+  return { what, ended };
+}
+
+// The evidence a person reads: labelled, with units and times, without the machine's own fields.
+export function evidenceRows(evidence) {
+  const hidden = new Set(catalogue.hidden_evidence);
+  const rows = [];
+  for (const [key, value] of Object.entries(evidence ?? {})) {
+    if (hidden.has(key) || value === null || value === undefined || typeof value === "object") continue;
+    const spec = catalogue.evidence[key];
+    if (!spec) {
+      rows.push([key, String(value)]);
+      continue;
+    }
+    let shown;
+    if (spec.kind === "time") shown = shortTime(value);
+    else if (spec.kind === "percent" && typeof value === "number") shown = `${Math.round(value * 100)}%`;
+    else if (spec.values?.[value]) shown = spec.values[value][current];
+    else shown = typeof value === "number" ? number(value) : String(value);
+    rows.push([spec[current], spec.unit ? `${shown} ${spec.unit}` : shown]);
+  }
+  return rows;
+}
 
 // Fills every element marked data-i18n="key" (static text of index.html).
 export function translateStatic(root = document) {

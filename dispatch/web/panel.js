@@ -2,7 +2,8 @@
 // changes and the dispatch loop's steps merged by time.
 
 import { el, fill } from "./dom.js";
-import { actionName, escalationName, severityName, stateName, t, typeName } from "./i18n.js";
+import { actionName, describeAlert, escalationName, evidenceRows, severityName, stateName, t, typeName }
+  from "./i18n.js";
 import { formatTime } from "./format.js";
 import { buildingName, workerName } from "./board.js";
 
@@ -49,8 +50,11 @@ export function timeline(detail, context) {
   return items.sort((a, b) => Date.parse(a.at) - Date.parse(b.at) || a.order - b.order);
 }
 
-function evidenceValue(value) {
-  return typeof value === "object" && value !== null ? JSON.stringify(value) : String(value);
+// A clip stays on the edge box (only its path and length travel): say where it is, so it can be fetched there.
+function clipNote(evidence) {
+  if (!evidence?.clip) return null;
+  const frames = evidence.clip_frames ? ` · ${evidence.clip_frames} ${t("frames")}` : "";
+  return el("p", { class: "clip" }, `${t("clip_on_edge")}${frames}`, el("code", {}, String(evidence.clip)));
 }
 
 function fact(label, value) {
@@ -60,7 +64,8 @@ function fact(label, value) {
 export function renderDetail(root, detail, context) {
   const d = detail.dispatch;
   const grid = context.grids.find((g) => g.id === d.queue);
-  const evidence = Object.entries(detail.evidence ?? {});
+  const evidence = evidenceRows(detail.evidence);
+  const { what, ended } = describeAlert(detail);
   fill(root,
     el("div", { class: `detail-head sev-${detail.severity}`, dataset: { id: detail.id } },
       el("span", { class: "sev" }, severityName(detail.severity)),
@@ -69,7 +74,8 @@ export function renderDetail(root, detail, context) {
       el("span", { class: `state state-${d.state}` }, stateName(d.state)),
       d.escalation ? el("span", { class: "badge esc" }, escalationName(d.escalation)) : null,
       detail.state === "cleared" ? el("span", { class: "badge cleared" }, t("edge_cleared_mark")) : null),
-    el("p", { class: "summary" }, detail.summary),
+    el("p", { class: "summary" }, what),
+    ended ? el("p", { class: "ended" }, `${t("edge_cleared_mark")}${t("colon")}${ended}`) : null,
     detail.snapshot_jpeg_b64
       ? el("figure", { class: "snapshot" },
         el("img", { src: `data:image/jpeg;base64,${detail.snapshot_jpeg_b64}`, alt: t("snapshot") }),
@@ -83,8 +89,9 @@ export function renderDetail(root, detail, context) {
       fact(t("score"), d.score ? "★".repeat(d.score) : "")),
     evidence.length
       ? [el("h3", {}, t("evidence")),
-        el("dl", { class: "evidence" }, evidence.map(([key, value]) => [el("dt", {}, key), el("dd", {}, evidenceValue(value))]))]
+        el("dl", { class: "evidence" }, evidence.map(([label, value]) => [el("dt", {}, label), el("dd", {}, value)]))]
       : null,
+    clipNote(detail.evidence),
     el("h3", {}, t("timeline")),
     el("ol", { class: "timeline" }, timeline(detail, context).map((item) => el("li", { class: item.kind },
       el("span", { class: "time" }, formatTime(item.at)),

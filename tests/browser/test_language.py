@@ -1,0 +1,59 @@
+"""Alert text in the reader's language: the card and the panel word the alert's structured reason fully in
+Chinese or English (chosen by `?lang=`), a cleared card keeps its title and what it was."""
+
+from __future__ import annotations
+
+import re
+
+from selenium.webdriver.remote.webdriver import WebDriver
+
+from dispatch.server import ServerHandle
+from rules.reason import with_cleared_reason, with_reason
+from tests.browser.test_page import OPERATOR, BoardPage, dispatch, make_alert, post, start_dispatch, wait_until
+
+__all__ = ["dispatch", "start_dispatch"]  # fixtures used here
+
+TAP = {"minutes": 45.0, "litres": 419.0, "avg_lpm": 9.32, "since": "2026-03-01T07:15:00Z"}
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def tap_alert(n: int, *, cleared: bool = False):
+    evidence = with_reason("water.tap_open", f"m-{n:03d}", TAP)
+    if cleared:
+        evidence = {**evidence, **with_cleared_reason("water.tap_open", f"m-{n:03d}", {"cleared_by": "flow_dropped"})}
+    return make_alert(n, alert_type="water.tap_open", severity="critical", state="cleared" if cleared else "active",
+                      revision=2 if cleared else 1, evidence=evidence,
+                      summary=f"Tap open at meter m-{n:03d}: 9.3 L/min for 45 min (419 L) since 2026-03-01T07:15:00Z"
+                      if not cleared else f"Flow back under 2 L/min at meter m-{n:03d}")
+
+
+def test_the_url_chooses_english_and_every_card_reads_fully_in_it(browser: WebDriver, dispatch: ServerHandle) -> None:
+    active, was = tap_alert(21), tap_alert(22)
+    post(dispatch, active)
+    post(dispatch, was)
+    post(dispatch, tap_alert(22, cleared=True))
+    board = BoardPage(browser, dispatch.url)
+    browser.get(f"{dispatch.url}/?lang=en#token={OPERATOR}")
+    board.wait_live()
+    assert board.text("h1") == "Grid alert command center"
+    card = board.card(active.id)
+    assert card["type"] == "Tap left open"
+    assert re.fullmatch(r"Tap open for 45 min at 9\.3 L/min \(419 L\) since \d\d-\d\d \d\d:\d\d", card["summary"]), card
+    # The cleared card still says what it was under its own title, then that the device recovered, and why.
+    gone = board.card(was.id)
+    assert gone["type"] == "Tap left open" and gone["summary"].startswith("Tap open for 45 min"), gone
+    assert board.js("return document.querySelector(`[data-id='${arguments[0]}'] .ended`).textContent", was.id) \
+        == "Device recovered: Flow back to normal"
+    # No Chinese left in what the page itself says (the registry's names are names).
+    words = board.js("return [...document.querySelectorAll('.card .type, .card .summary, .card .ended, .card .state,"
+                     " .card .sla, .card .badge, .figure .label, #conn .text, .empty')].map(e => e.textContent)")
+    assert words and not [w for w in words if CJK.search(w)], words
+
+    browser.get(f"{dispatch.url}/?lang=zh")
+    board.wait_live()
+    card = board.card(active.id)
+    assert card["type"] == "水龙头未关" and card["summary"].startswith("水龙头持续开启 45 分钟，每分钟 9.3 升"), card
+    board.click(f'#board [data-id="{was.id}"]')
+    wait_until(lambda: board.text("#panel .ended") == "设备已恢复：水流已回落", what="why it ended, in the panel")
+    rows = board.js("return [...document.querySelectorAll('#panel .evidence dt')].map(e => e.textContent)")
+    assert "平均流量" in rows and "reason" not in rows and "cleared_by" not in rows, rows
