@@ -8,6 +8,9 @@ import { lang, loadCatalogue, setLang, t, translateStatic } from "./i18n.js";
 import { formatClock, formatDate, formatPercent, formatSeconds } from "./format.js";
 import { isOpen, isOverdue, renderBoard, renderRecent, tickClock } from "./board.js";
 import { renderDetail } from "./panel.js";
+import { renderBuildings, renderToday } from "./today.js";
+import { FLASH_MS, chime, chimeOn, flashOn, startAutoScroll, wallMode } from "./wall.js";
+import { matches, readFilters, renderFilterOptions } from "./filters.js";
 
 const API = "api/v1"; // relative: see index.html
 const STATS_EVERY_MS = 10_000;
@@ -28,6 +31,9 @@ const page = {
   panelId: null,
   detail: null,
   reconnectTimer: null,
+  flashing: new Map(), // id → until (ms): new critical alerts flashing on the board
+  chimed: new Set(), // ids that rang once already
+  filters: null, // the filter bar's choices (filters.js)
 };
 
 async function api(path, options = {}) {
@@ -187,10 +193,27 @@ function onFeedEvent(message) {
     page.held.push(event);
     return;
   }
+  const before = page.alerts.get(event.alert.id);
   page.alerts.set(event.alert.id, event.alert);
+  if (isOpen(event.alert) && event.alert.severity === "critical" && before?.severity !== "critical") {
+    announceCritical(event.alert.id);
+  }
   scheduleRender();
   scheduleStats();
   if (event.alert.id === page.panelId) schedulePanel();
+}
+
+// A critical alert new to this screen: it flashes, and the screen chimes once for it (a reload does not ring again
+// for what the list already holds: only the feed announces).
+function announceCritical(id) {
+  if (flashOn) {
+    page.flashing.set(id, Date.now() + FLASH_MS);
+    setTimeout(scheduleRender, FLASH_MS + 50);
+  }
+  if (chimeOn && !page.chimed.has(id)) {
+    page.chimed.add(id);
+    chime();
+  }
 }
 
 // ---- rendering ---------------------------------------------------------------------------------------------------
@@ -222,9 +245,14 @@ function render() {
   renderQueued = false;
   prune();
   const context = page.context ?? { grids: [], unassigned: false, workers: {}, buildings: {}, stations: {} };
-  const alerts = [...page.alerts.values()];
-  renderBoard($("#board"), page.context ? alerts : [], context, thumbnail);
-  $("#recent").hidden = renderRecent($("#recent-items"), alerts, context) === 0;
+  const alerts = page.context ? [...page.alerts.values()] : [];
+  const now = Date.now();
+  for (const [id, until] of page.flashing) if (until < now) page.flashing.delete(id);
+  renderFilterOptions($("#filters"), context, alerts);
+  const shown = alerts.filter((a) => matches(a, page.filters, context));
+  renderBoard($("#board"), shown, context, thumbnail, new Set(page.flashing.keys()));
+  $("#recent").hidden = renderRecent($("#recent-items"), shown, context) === 0;
+  renderBuildings($("#buildings"), alerts.filter(isOpen), context, page.filters?.q);
   renderStats();
 }
 
@@ -301,6 +329,7 @@ function renderStats() {
   const value = overdue === null ? red : red === null ? overdue : Math.max(overdue, red);
   setFigure("overdue", show(value));
   $('[data-figure="overdue"]').classList.toggle("alarm", Boolean(value));
+  renderToday($("#today-figures"), s);
 }
 
 function renderWho() {
@@ -384,7 +413,22 @@ function fitPanel() {
   document.documentElement.style.setProperty("--header-h", `${$("#top").offsetHeight}px`);
 }
 
+function onFiltersChanged() {
+  page.filters = readFilters($("#filters"));
+  render();
+}
+
+// A click on a building of the strip shows only its alerts; a second click shows all again.
+function onBuildingClick(event) {
+  const button = event.target.closest("[data-name]");
+  if (!button) return;
+  const search = $("#filter-q");
+  search.value = search.value === button.dataset.name ? "" : button.dataset.name;
+  onFiltersChanged();
+}
+
 async function start() {
+  if (wallMode) document.documentElement.classList.add("wall");
   await loadCatalogue();
   applyLanguage(lang());
   fitPanel();
@@ -392,6 +436,10 @@ async function start() {
   $("#lang").addEventListener("click", () => applyLanguage(lang() === "zh" ? "en" : "zh"));
   $("#logout").addEventListener("click", logout);
   $("#panel-close").addEventListener("click", closePanel);
+  $("#filters").addEventListener("input", onFiltersChanged);
+  $("#filters").addEventListener("submit", (event) => event.preventDefault());
+  $("#buildings").addEventListener("click", onBuildingClick);
+  if (wallMode) startAutoScroll($("#board"));
   $("#login-form").addEventListener("submit", (event) => {
     event.preventDefault();
     login($("#token").value.trim());
