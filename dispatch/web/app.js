@@ -8,6 +8,7 @@ import { lang, loadCatalogue, setLang, t, translateStatic } from "./i18n.js";
 import { formatClock, formatDate, formatPercent, formatSeconds } from "./format.js";
 import { isOpen, isOverdue, renderBoard, renderRecent, tickClock } from "./board.js";
 import { renderDetail } from "./panel.js";
+import { answerText, bodyOf } from "./actions.js";
 import { renderBuildings, renderToday } from "./today.js";
 import { FLASH_MS, chime, chimeOn, flashOn, startAutoScroll, wallMode } from "./wall.js";
 import { matches, readFilters, renderFilterOptions } from "./filters.js";
@@ -355,6 +356,8 @@ function tick() {
 
 async function openPanel(id) {
   page.panelId = id;
+  page.actionMessage = null;
+  page.editing = false;
   page.detail = null;
   const body = $("#panel-body");
   body.replaceChildren(Object.assign(document.createElement("p"), { className: "loading", textContent: t("loading") }));
@@ -369,7 +372,15 @@ async function loadPanel() {
     const detail = await api(`alerts/${encodeURIComponent(id)}`);
     if (page.panelId !== id) return; // another card was opened meanwhile
     page.detail = detail;
+    // An operator half-way through a form keeps it (and what was typed) while the rest of the panel redraws,
+    // unless the alert moved on so far that the form no longer fits (another state or assignee).
+    const editing = page.editing ? $("#panel-body .actions") : null;
     renderDetail($("#panel-body"), detail, page.context);
+    const fresh = $("#panel-body .actions");
+    if (editing && fresh && editing.dataset.state === fresh.dataset.state
+        && editing.dataset.assignee === fresh.dataset.assignee) fresh.replaceWith(editing);
+    else page.editing = false;
+    showActionMessage();
   } catch (error) {
     if (error instanceof AuthError) return showLogin();
     console.error(error);
@@ -388,6 +399,50 @@ function closePanel() {
   page.panelId = null;
   page.detail = null;
   $("#panel").hidden = true;
+}
+
+// A form of the panel's actions: POST it, say what the server answered, show the alert as it now is.
+async function onAction(event) {
+  const form = event.target.closest("form[data-action]");
+  if (!form) return;
+  event.preventDefault();
+  page.editing = false;
+  const id = page.panelId;
+  const message = $("#panel-body .action-message");
+  const button = form.querySelector("button");
+  button.disabled = true;
+  let status = 0;
+  let detail = null;
+  try {
+    const response = await fetch(`${API}/alerts/${encodeURIComponent(id)}/${form.dataset.action}`, {
+      method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(bodyOf(form)),
+    });
+    status = response.status;
+    if (status === 401) return showLogin();
+    const json = await response.json().catch(() => null);
+    detail = status === 200 ? null : json?.detail;
+    if (status === 200 && json) {
+      page.alerts.set(json.id, json);
+      scheduleRender();
+    }
+  } catch {
+    status = -1;
+  } finally {
+    button.disabled = false;
+  }
+  page.actionMessage = { id, text: status === -1 ? t("load_failed") : answerText(status, detail), status };
+  if (message) showActionMessage();
+  if (status === 200) await loadPanel();
+}
+
+// The last answer stays in the panel through its re-renders (a feed event redraws it), until another alert opens.
+function showActionMessage() {
+  const node = $("#panel-body .action-message");
+  const m = page.actionMessage;
+  if (!node || !m || m.id !== page.panelId) return;
+  node.textContent = m.text;
+  node.dataset.status = String(m.status);
 }
 
 function onBoardClick(event) {
@@ -436,7 +491,13 @@ async function start() {
   $("#lang").addEventListener("click", () => applyLanguage(lang() === "zh" ? "en" : "zh"));
   $("#logout").addEventListener("click", logout);
   $("#panel-close").addEventListener("click", closePanel);
-  $("#filters").addEventListener("input", onFiltersChanged);
+  $("#panel-body").addEventListener("submit", onAction);
+  for (const kind of ["input", "change", "focusin"]) {
+    $("#panel-body").addEventListener(kind, (event) => {
+      if (event.target.closest("form[data-action]")) page.editing = true;
+    });
+  }
+  for (const kind of ["input", "change"]) $("#filters").addEventListener(kind, onFiltersChanged);
   $("#filters").addEventListener("submit", (event) => event.preventDefault());
   $("#buildings").addEventListener("click", onBuildingClick);
   if (wallMode) startAutoScroll($("#board"));

@@ -6,6 +6,7 @@ import { actionName, describeAlert, escalationName, evidenceRows, severityName, 
   from "./i18n.js";
 import { formatTime } from "./format.js";
 import { buildingName, workerName } from "./board.js";
+import { actionForms } from "./actions.js";
 
 const TOLD = new Set(["dispatch", "assign", "escalate"]); // actions whose `assignee` names who got or was told of it
 
@@ -92,6 +93,7 @@ export function renderDetail(root, detail, context) {
         el("dl", { class: "evidence" }, evidence.map(([label, value]) => [el("dt", {}, label), el("dd", {}, value)]))]
       : null,
     clipNote(detail.evidence),
+    actionForms(detail, context),
     el("h3", {}, t("timeline")),
     el("ol", { class: "timeline" }, timeline(detail, context).map((item) => el("li", { class: item.kind },
       el("span", { class: "time" }, formatTime(item.at)),
