@@ -34,6 +34,16 @@ def missing_secrets(mqtt, where: str) -> list[str]:
             f"nor as /run/secrets/{mqtt.password_env})"]
 
 
+def _missing_camera_secrets(registry, where) -> list[str]:
+    """A camera source's `${NAME}` credentials that are not set: the camera could never connect."""
+    from ingest.config import secret
+    from ingest.registry import source_secrets
+
+    return [f"{where}: elevator {e.id}: its source names {name}, which is not set (neither in the environment nor "
+            f"as /run/secrets/{name})"
+            for e in registry.elevators for name in source_secrets(e.source) if secret(name) is None]
+
+
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
@@ -148,7 +158,7 @@ def _decision_card_errors(model: Path, elevator, where) -> list[str]:
     return errors
 
 
-def _load(config_loader, path: str | None):
+def _load(config_loader, path: str | None, cameras: bool = False):
     """(config, registry), or None after printing every error with its line."""
     from edge.config import load_registry
 
@@ -156,6 +166,8 @@ def _load(config_loader, path: str | None):
         config = config_loader(path)
         loaded = config, load_registry(config.registry)
         problems = missing_secrets(config.mqtt, str(path or "defaults"))
+        if cameras:  # the edge opens them; dispatch only names them
+            problems += _missing_camera_secrets(loaded[1], config.registry)
         if problems:
             raise ConfigError(problems)
         return loaded
@@ -168,7 +180,7 @@ def cmd_edge(args: argparse.Namespace) -> int:
     from edge.config import load_edge_config
     from edge.worker import EdgeWorker
 
-    loaded = _load(load_edge_config, args.config)
+    loaded = _load(load_edge_config, args.config, cameras=True)
     if loaded is None:
         return 1
     config, registry = loaded

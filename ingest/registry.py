@@ -9,12 +9,35 @@ import difflib
 import re
 from collections import Counter
 from typing import Any, Literal
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 Id = str
 # The stream URLs a camera `source:` may name (read with OpenCV's FFmpeg backend by edge.elevator.sources).
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
+
+
+_SECRET_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def source_secrets(source: str | None) -> list[str]:
+    """The environment variables a camera source names as `${NAME}` (its credentials)."""
+    return _SECRET_REF.findall(source or "")
+
+
+def expand_source(source: str) -> str:
+    """The source with each `${NAME}` replaced by that secret (environment, or /run/secrets/NAME); the registry
+    keeps the name only, so a camera's password is never written in it nor logged with the source."""
+    from ingest.config import secret
+
+    def value(match: re.Match[str]) -> str:
+        found = secret(match.group(1))
+        if found is None:
+            raise ValueError(f"{match.group(1)} is not set (neither in the environment nor in /run/secrets)")
+        return quote(found, safe="")
+
+    return _SECRET_REF.sub(value, source)
 
 
 class _Strict(BaseModel):
@@ -94,6 +117,10 @@ class Elevator(_Strict):
     @classmethod
     def _known_scheme(cls, value: str | None) -> str | None:
         scheme = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", value or "")
+        if scheme is not None and re.match(r"^[^/]+//[^/@]*:(?!\$\{)[^/@]+@", value or ""):
+            raise ValueError("a password written in the registry: name it instead, e.g. "
+                             "rtsp://viewer:${CAM_EL1_PASSWORD}@10.0.0.31:554/stream1 (from the environment or "
+                             "/run/secrets)")
         if scheme is None or f"{scheme.group(1).lower()}://" in (*STREAM_SCHEMES, "mqtt://", "mqtts://"):
             return value
         known = [s.removesuffix("://") for s in STREAM_SCHEMES]

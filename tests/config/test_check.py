@@ -257,6 +257,8 @@ def test_check_reads_the_models_decision_card(tmp_path: Path, capsys: pytest.Cap
          ["registry.yaml:2: buildngs: unknown key 'buildngs'; did you mean 'buildings'?"]),
         ("registry.yaml", "meters:\n  - id: m1\n    thresholds: {no_usage_warnig_h: 8}\n",
          ["registry.yaml:3: meters.0.thresholds.no_usage_warnig_h", "did you mean 'no_usage_warning_h'?"]),
+        ("registry.yaml", "elevators:\n  - id: el-1\n    source: rtsp://admin:hunter2@cam.local/stream\n",
+         ["registry.yaml:3: elevators.0.source", "a password written in the registry: name it instead"]),
         ("registry.yaml", "elevators:\n  - id: el-1\n    source: rtps://cam.local/stream\n",
          ["registry.yaml:3: elevators.0.source", "unknown camera scheme rtps://; did you mean rtsp:// or rtsps://?"]),
     ],
@@ -299,6 +301,7 @@ def test_a_good_camera_source_passes(tmp_path: Path) -> None:
     path = write(tmp_path, "registry.yaml", """\
         elevators:
           - {id: el-1, source: "rtsp://cam.local:554/stream1"}
+          - {id: el-4, source: "rtsp://viewer:${CAM_EL4_PASSWORD}@cam4.local:554/stream1"}
           - {id: el-2, source: mqtt}
           - {id: el-3, source: /var/footage/car3.mp4}
         """)

@@ -15,6 +15,12 @@ def write(path: Path, text: str) -> str:
     return str(path)
 
 
+def camera_config(folder: Path) -> list[str]:
+    """An edge whose registry names an RTSP camera's password by an environment variable that is not set."""
+    write(folder / "registry.yaml", "elevators:\n  - {id: el-1, source: 'rtsp://viewer:${GRIDWATCH_TEST_UNSET_PW}@cam/s'}\n")
+    return ["edge", "--config", write(folder / "edge.yaml", "registry: registry.yaml\nelevator: {enabled: false}\n")]
+
+
 CASES = [
     ("dispatch without its edge token", lambda d: ["dispatch"], "no edge token: set the environment variable"),
     ("model eval, no model", lambda d: ["model", "eval", "--model", str(d / "nope.onnx")], "no model file at"),
@@ -29,6 +35,8 @@ CASES = [
         "dispatch", "--config", write(d / "dispatch.yaml", "listen: 127.0.0.1:0\nauth: {allow_no_auth: true}\n"
                                       "mqtt: {url: 'mqtt://127.0.0.1:1', password_env: GRIDWATCH_TEST_UNSET_PW}\n")],
      "mqtt.password_env names GRIDWATCH_TEST_UNSET_PW"),
+    ("edge, camera password unset", lambda d: camera_config(d),
+     "elevator el-1: its source names GRIDWATCH_TEST_UNSET_PW, which is not set"),
     ("sim water, no DAIAD file", lambda d: ["sim", "water", "--replay-daiad", str(d / "nope.csv")], "nope.csv"),
     ("sim elevator, no source", lambda d: ["sim", "elevator", "--source", str(d / "nope")], "no video, image"),
 ]
