@@ -133,6 +133,22 @@ def test_the_wall_scales_to_the_screen_and_reads_from_5_m(browser: WebDriver, di
     print(f"wall screenshot: {shot}")
 
 
+@pytest.mark.parametrize("size", [(1366, 768), (1920, 1080)], ids=["laptop", "1080p"])
+def test_the_desk_page_in_english_cuts_nothing(browser: WebDriver, dispatch: ServerHandle, viewport,
+                                               artifacts: Path, size: tuple[int, int]) -> None:
+    busy_board(dispatch)
+    viewport(*size)
+    board = BoardPage(browser, dispatch.url)
+    browser.get(f"{dispatch.url}/?lang=en#token={OPERATOR}")
+    board.wait_live()
+    layout = board.js(LAYOUT_JS)
+    assert layout["pageWidth"] <= size[0], layout
+    assert layout["cut"] == [] and layout["brokenTitles"] == [] and layout["headerCut"] == [], layout
+    shot = artifacts / f"desk-{size[0]}x{size[1]}-en.png"
+    assert browser.save_screenshot(str(shot))
+    print(f"desk screenshot: {shot}")
+
+
 def chimes(board: BoardPage) -> int:
     return int(board.js("return document.body.dataset.chimes ?? '0'"))
 
