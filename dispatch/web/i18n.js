@@ -78,7 +78,9 @@ const WORDS = {
     action_missing: "预警不存在",
     action_failed: "操作失败",
     frames: "帧",
-    clip_on_edge: "现场录像保存在边缘设备上：",
+    clip_on_edge: "完整录像保存在边缘设备上：",
+    clip: "现场录像",
+    seconds_long: "秒",
   },
   en: {
     title: "Grid alert command center",
@@ -154,7 +156,9 @@ const WORDS = {
     action_missing: "No such alert",
     action_failed: "Failed",
     frames: "frames",
-    clip_on_edge: "Clip kept on the edge box: ",
+    clip_on_edge: "the full clip is on the edge box: ",
+    clip: "Clip",
+    seconds_long: "s",
   },
 };
 

@@ -51,11 +51,31 @@ export function timeline(detail, context) {
   return items.sort((a, b) => Date.parse(a.at) - Date.parse(b.at) || a.order - b.order);
 }
 
-// A clip stays on the edge box (only its path and length travel): say where it is, so it can be fetched there.
+const PREVIEW_STEP_MS = 400;
+
+// The clip's preview: the few small frames the edge sent with it, played in turn, over and over.
+function clipPreview(frames) {
+  const img = el("img", { class: "clip-preview", alt: t("clip"), src: `data:image/jpeg;base64,${frames[0]}` });
+  let i = 0;
+  const timer = setInterval(() => {
+    if (!img.isConnected && i > 0) return clearInterval(timer); // the panel was redrawn or closed
+    i += 1;
+    img.src = `data:image/jpeg;base64,${frames[i % frames.length]}`;
+    img.dataset.frame = String(i % frames.length);
+  }, PREVIEW_STEP_MS);
+  return img;
+}
+
+// The clip itself stays on the edge box (MB, in a codec a browser may not play): its preview plays here, and
+// the note says where the full clip is.
 function clipNote(evidence) {
   if (!evidence?.clip) return null;
-  const frames = evidence.clip_frames ? ` · ${evidence.clip_frames} ${t("frames")}` : "";
-  return el("p", { class: "clip" }, `${t("clip_on_edge")}${frames}`, el("code", {}, String(evidence.clip)));
+  const frames = evidence.clip_preview_jpeg_b64 ?? [];
+  const length = evidence.clip_s ? ` · ${evidence.clip_s} ${t("seconds_long")}` : "";
+  return el("figure", { class: "clip" },
+    frames.length ? clipPreview(frames) : null,
+    el("figcaption", {}, `${t("clip")}${length}`, el("span", { class: "dim" }, ` · ${t("clip_on_edge")}`),
+      el("code", {}, String(evidence.clip))));
 }
 
 function fact(label, value) {

@@ -3,8 +3,12 @@ Chinese or English (chosen by `?lang=`), a cleared card keeps its title and what
 
 from __future__ import annotations
 
+import base64
 import re
 
+import cv2
+import httpx
+import numpy as np
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from dispatch.server import ServerHandle
@@ -57,3 +61,30 @@ def test_the_url_chooses_english_and_every_card_reads_fully_in_it(browser: WebDr
     wait_until(lambda: board.text("#panel .ended") == "设备已恢复：水流已回落", what="why it ended, in the panel")
     rows = board.js("return [...document.querySelectorAll('#panel .evidence dt')].map(e => e.textContent)")
     assert "平均流量" in rows and "reason" not in rows and "cleared_by" not in rows, rows
+
+
+def test_the_clip_plays_as_an_animated_preview_and_lists_stay_small(browser: WebDriver, dispatch: ServerHandle) -> None:
+    frames = [base64.b64encode(cv2.imencode(".jpg", np.full((135, 240, 3), shade, np.uint8))[1].tobytes()).decode()
+              for shade in (40, 120, 200)]
+    evidence = with_reason("elevator.ebike", "elev-81", {"bikes": 1, "door": "open", "median_score": 0.9})
+    evidence |= {"clip": "/var/lib/gridwatch/evidence/el_81.mp4", "clip_frames": 75, "clip_s": 14.8,
+                 "clip_preview_jpeg_b64": frames}
+    alert = make_alert(81, alert_type="elevator.ebike", severity="critical", evidence=evidence)
+    post(dispatch, alert)
+    listed = httpx.get(dispatch.alerts_url, headers={"Authorization": f"Bearer {OPERATOR}"}).json()["alerts"]
+    assert "clip_preview_jpeg_b64" not in listed[0]["evidence"] and listed[0]["evidence"]["clip_frames"] == 75
+
+    board = BoardPage(browser, dispatch.url)
+    board.open(token=OPERATOR)
+    board.wait_live()
+    board.click(f'#board [data-id="{alert.id}"]')
+    seen = set()
+
+    def played_all() -> bool:
+        seen.add(board.js("const i = document.querySelector('#panel .clip-preview');"
+                          "return i && i.complete && i.naturalWidth === 240 ? i.dataset.frame ?? '0' : null"))
+        return {"0", "1", "2"} <= seen
+
+    wait_until(played_all, timeout=5, what="the preview playing its three frames")
+    caption = board.text("#panel .clip figcaption")
+    assert caption.startswith("现场录像 · 14.8 秒") and "/var/lib/gridwatch/evidence/el_81.mp4" in caption, caption
