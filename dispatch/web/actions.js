@@ -56,8 +56,24 @@ export function actionForms(detail, context) {
     el("h3", {}, t("actions")), ...forms, el("p", { class: "action-message", role: "status" }));
 }
 
+// The call a form stands for: {status, text (the answer as a sentence), view (the alert after it, on 200)}.
+export async function postAction(api, id, form) {
+  try {
+    const response = await fetch(`${api}/alerts/${encodeURIComponent(id)}/${form.dataset.action}`, {
+      method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(bodyOf(form)),
+    });
+    const json = await response.json().catch(() => null);
+    const ok = response.status === 200;
+    return { status: response.status, text: answerText(response.status, ok ? null : json?.detail),
+      view: ok ? json : null };
+  } catch {
+    return { status: -1, text: t("load_failed"), view: null };
+  }
+}
+
 // The body of the call from a form: {worker|score, note?}.
-export function bodyOf(form) {
+function bodyOf(form) {
   const data = Object.fromEntries(new FormData(form).entries());
   const body = {};
   if (data.worker) body.worker = data.worker;
@@ -67,7 +83,7 @@ export function bodyOf(form) {
 }
 
 // The server's answer as a line for the operator.
-export function answerText(status, detail) {
+function answerText(status, detail) {
   if (status === 200) return t("action_done");
   const why = typeof detail === "string" ? detail : detail ? JSON.stringify(detail) : "";
   const head = status === 403 ? t("action_forbidden") : status === 409 ? t("action_conflict")

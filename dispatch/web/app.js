@@ -8,9 +8,9 @@ import { lang, loadCatalogue, setLang, t, translateStatic } from "./i18n.js";
 import { formatClock, formatDate, formatPercent, formatSeconds } from "./format.js";
 import { isOpen, isOverdue, renderBoard, renderRecent, tickClock } from "./board.js";
 import { renderDetail } from "./panel.js";
-import { answerText, bodyOf } from "./actions.js";
+import { postAction } from "./actions.js";
 import { renderBuildings, renderToday } from "./today.js";
-import { FLASH_MS, chime, chimeOn, flashOn, startAutoScroll, wallMode } from "./wall.js";
+import { CriticalAnnouncer, startAutoScroll, wallMode } from "./wall.js";
 import { matches, readFilters, renderFilterOptions } from "./filters.js";
 
 const API = "api/v1"; // relative: see index.html
@@ -32,8 +32,7 @@ const page = {
   panelId: null,
   detail: null,
   reconnectTimer: null,
-  flashing: new Map(), // id → until (ms): new critical alerts flashing on the board
-  chimed: new Set(), // ids that rang once already
+  critical: new CriticalAnnouncer(() => scheduleRender()), // new critical alerts: flash and chime once
   filters: null, // the filter bar's choices (filters.js)
 };
 
@@ -197,24 +196,11 @@ function onFeedEvent(message) {
   const before = page.alerts.get(event.alert.id);
   page.alerts.set(event.alert.id, event.alert);
   if (isOpen(event.alert) && event.alert.severity === "critical" && before?.severity !== "critical") {
-    announceCritical(event.alert.id);
+    page.critical.announce(event.alert.id);
   }
   scheduleRender();
   scheduleStats();
   if (event.alert.id === page.panelId) schedulePanel();
-}
-
-// A critical alert new to this screen: it flashes, and the screen chimes once for it (a reload does not ring again
-// for what the list already holds: only the feed announces).
-function announceCritical(id) {
-  if (flashOn) {
-    page.flashing.set(id, Date.now() + FLASH_MS);
-    setTimeout(scheduleRender, FLASH_MS + 50);
-  }
-  if (chimeOn && !page.chimed.has(id)) {
-    page.chimed.add(id);
-    chime();
-  }
 }
 
 // ---- rendering ---------------------------------------------------------------------------------------------------
@@ -247,11 +233,9 @@ function render() {
   prune();
   const context = page.context ?? { grids: [], unassigned: false, workers: {}, buildings: {}, stations: {} };
   const alerts = page.context ? [...page.alerts.values()] : [];
-  const now = Date.now();
-  for (const [id, until] of page.flashing) if (until < now) page.flashing.delete(id);
   renderFilterOptions($("#filters"), context, alerts);
   const shown = alerts.filter((a) => matches(a, page.filters, context));
-  renderBoard($("#board"), shown, context, thumbnail, new Set(page.flashing.keys()));
+  renderBoard($("#board"), shown, context, thumbnail, page.critical.flashing());
   $("#recent").hidden = renderRecent($("#recent-items"), shown, context) === 0;
   renderBuildings($("#buildings"), alerts.filter(isOpen), context, page.filters?.q);
   renderStats();
@@ -408,31 +392,16 @@ async function onAction(event) {
   event.preventDefault();
   page.editing = false;
   const id = page.panelId;
-  const message = $("#panel-body .action-message");
   const button = form.querySelector("button");
   button.disabled = true;
-  let status = 0;
-  let detail = null;
-  try {
-    const response = await fetch(`${API}/alerts/${encodeURIComponent(id)}/${form.dataset.action}`, {
-      method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(bodyOf(form)),
-    });
-    status = response.status;
-    if (status === 401) return showLogin();
-    const json = await response.json().catch(() => null);
-    detail = status === 200 ? null : json?.detail;
-    if (status === 200 && json) {
-      page.alerts.set(json.id, json);
-      scheduleRender();
-    }
-  } catch {
-    status = -1;
-  } finally {
-    button.disabled = false;
+  const { status, text, view } = await postAction(API, id, form).finally(() => { button.disabled = false; });
+  if (status === 401) return showLogin();
+  if (view) {
+    page.alerts.set(view.id, view);
+    scheduleRender();
   }
-  page.actionMessage = { id, text: status === -1 ? t("load_failed") : answerText(status, detail), status };
-  if (message) showActionMessage();
+  page.actionMessage = { id, text, status };
+  showActionMessage();
   if (status === 200) await loadPanel();
 }
 

@@ -40,6 +40,33 @@ export function chime() {
   }
 }
 
+// A critical alert new to this screen flashes, and the screen chimes once for it (only the feed announces: a
+// reload does not ring again for what the list already holds).
+export class CriticalAnnouncer {
+  constructor(redraw) {
+    this.redraw = redraw;
+    this.until = new Map(); // id → when its flash ends (ms)
+    this.chimed = new Set();
+  }
+
+  announce(id) {
+    if (flashOn) {
+      this.until.set(id, Date.now() + FLASH_MS);
+      setTimeout(this.redraw, FLASH_MS + 50);
+    }
+    if (chimeOn && !this.chimed.has(id)) {
+      this.chimed.add(id);
+      chime();
+    }
+  }
+
+  flashing() {
+    const now = Date.now();
+    for (const [id, until] of this.until) if (until < now) this.until.delete(id);
+    return new Set(this.until.keys());
+  }
+}
+
 // Columns longer than the screen scroll down slowly, pause at the end, and start again from the top; a person
 // pointing at a column stops it.
 export function startAutoScroll(board) {
