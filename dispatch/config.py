@@ -8,7 +8,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from dispatch.push.config import PushConfig
 from dispatch.sla import SlaConfig
-from ingest.config import MqttConfig, Section
+from ingest.config import MqttConfig, Section, check_listen
 from ingest.yamlconf import validate_file
 
 
@@ -57,6 +57,11 @@ class DispatchConfig(Section):
     sla: SlaConfig = SlaConfig()
     push: PushConfig = PushConfig()
     http: HttpConfig = HttpConfig()
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        return check_listen(value) or value
 
     @field_validator("timezone")
     @classmethod

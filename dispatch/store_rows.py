@@ -85,6 +85,7 @@ class StoredAlert:
         fields = self.alert.model_dump(mode="json")
         if not with_snapshot:
             fields["snapshot_jpeg_b64"] = None  # lists and feeds stay small; the detail carries it
+            fields["evidence"] = {k: v for k, v in fields["evidence"].items() if k != "clip_preview_jpeg_b64"}
         return AlertView.model_validate({**fields, "dispatch": self.info()}, context=STORED)
 
 

@@ -3,16 +3,45 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import logging
 import signal
 import sys
 import threading
 from pathlib import Path
 
+from edge.errors import CommandError
 from ingest.yamlconf import ConfigError, load_yaml
 
 REGISTRY_KEYS = {"grids", "workers", "buildings", "meters", "elevators", "stations"}
 DISPATCH_KEYS = {"listen", "auth", "sla", "push", "timezone"}
+
+
+def known_failures() -> tuple[type[BaseException], ...]:
+    """What a command may end with that a person can act on: printed as one line, never a traceback."""
+    from dispatch.auth import AuthConfigError
+
+    return (CommandError, ConfigError, AuthConfigError, FileNotFoundError, IsADirectoryError, PermissionError)
+
+
+def missing_secrets(mqtt, where: str) -> list[str]:
+    """An MQTT password named by the config but absent from the environment and /run/secrets."""
+    from ingest.config import secret
+
+    if mqtt is None or not mqtt.password_env or secret(mqtt.password_env) is not None:
+        return []
+    return [f"{where}: mqtt.password_env names {mqtt.password_env}, which is not set (neither in the environment "
+            f"nor as /run/secrets/{mqtt.password_env})"]
+
+
+def _missing_camera_secrets(registry, where) -> list[str]:
+    """A camera source's `${NAME}` credentials that are not set: the camera could never connect."""
+    from ingest.config import secret
+    from ingest.registry import source_secrets
+
+    return [f"{where}: elevator {e.id}: its source names {name}, which is not set (neither in the environment nor "
+            f"as /run/secrets/{name})"
+            for e in registry.elevators for name in source_secrets(e.source) if secret(name) is None]
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -39,10 +68,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     path = Path(args.file)
     try:
         data, _ = load_yaml(path)
-        keys = set(data) if isinstance(data, dict) else set()
-        kind = args.kind or (
-            "registry" if keys and keys <= REGISTRY_KEYS else "dispatch" if keys & DISPATCH_KEYS else "edge"
-        )
+        kind = args.kind or _guess_kind(set(data) if isinstance(data, dict) else set())
         errors: list[str] = []
         registry_path = None
         if kind == "registry":
@@ -72,6 +98,17 @@ def cmd_check(args: argparse.Namespace) -> int:
         return 1
     print(f"{path}: OK ({summary})")
     return 0
+
+
+def _guess_kind(keys: set[str]) -> str:
+    """The kind whose own keys the file shares most (a typo'd key must not turn a registry into an edge config)."""
+    if keys & DISPATCH_KEYS:
+        return "dispatch"
+    from edge.config import EdgeConfig
+
+    edge_keys = set(EdgeConfig.model_fields)
+    registry_like = {k for k in keys - edge_keys if difflib.get_close_matches(k, REGISTRY_KEYS, n=1, cutoff=0.75)}
+    return "registry" if keys and len(registry_like) * 2 > len(keys) else "edge"
 
 
 def _elevator_model_errors(path: Path, elevator) -> list[str]:
@@ -121,13 +158,19 @@ def _decision_card_errors(model: Path, elevator, where) -> list[str]:
     return errors
 
 
-def _load(config_loader, path: str | None):
+def _load(config_loader, path: str | None, cameras: bool = False):
     """(config, registry), or None after printing every error with its line."""
     from edge.config import load_registry
 
     try:
         config = config_loader(path)
-        return config, load_registry(config.registry)
+        loaded = config, load_registry(config.registry)
+        problems = missing_secrets(config.mqtt, str(path or "defaults"))
+        if cameras:  # the edge opens them; dispatch only names them
+            problems += _missing_camera_secrets(loaded[1], config.registry)
+        if problems:
+            raise ConfigError(problems)
+        return loaded
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return None
@@ -137,7 +180,7 @@ def cmd_edge(args: argparse.Namespace) -> int:
     from edge.config import load_edge_config
     from edge.worker import EdgeWorker
 
-    loaded = _load(load_edge_config, args.config)
+    loaded = _load(load_edge_config, args.config, cameras=True)
     if loaded is None:
         return 1
     config, registry = loaded
@@ -232,7 +275,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except known_failures() as exc:
+        message = str(exc) if not isinstance(exc, OSError) or not exc.filename else \
+            f"{exc.filename}: {exc.strerror or exc}"
+        print(f"gridwatch {args.command}: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -9,9 +9,9 @@ from typing import Any
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
 from edge.elevator.config import ElevatorConfig
-from ingest.config import MqttConfig, Section, TimeSeriesConfig
+from ingest.config import MqttConfig, Section, TimeSeriesConfig, check_listen, check_url
 from ingest.registry import Registry
-from ingest.yamlconf import ConfigError, format_errors, load_yaml, validate_file
+from ingest.yamlconf import ConfigError, format_errors, load_yaml, located, validate_file
 from rules.water.thresholds import Profile, WaterThresholds, resolve
 
 
@@ -21,6 +21,11 @@ class DispatchClientConfig(Section):
     timeout_s: float = Field(10.0, gt=0, le=300)
     retry_initial_s: float = Field(0.5, gt=0, le=60)
     retry_max_s: float = Field(60.0, gt=0, le=3600)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return check_url(value, ("http", "https"), "http://host:8600/api/v1/alerts") or value
 
 
 class IngestConfig(Section):
@@ -109,6 +114,11 @@ class EdgeConfig(Section):
     )
     metrics: MetricsConfig = MetricsConfig()
 
+    @field_validator("health_listen")
+    @classmethod
+    def _listen(cls, value: str | None) -> str | None:
+        return check_listen(value)
+
     @field_validator("registry", "state_dir")
     @classmethod
     def _relative_to_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
@@ -122,23 +132,23 @@ def load_registry(path: Path | None) -> Registry:
     """The registry at `path`, an empty one when none is configured."""
     if path is None:
         return Registry()
-    registry = validate_file(Registry, path)
-    _check_thresholds(path, registry)
+    registry = validate_file(Registry, path, context={"references": "deferred"})
+    _, lines = load_yaml(path)
+    errors = [located(path, lines, loc, message) for loc, message in registry.reference_problems()]
+    errors += _threshold_errors(path, lines, registry)
+    if errors:
+        raise ConfigError(errors)
     return registry
 
 
-def _check_thresholds(path: Path, registry: Registry) -> None:
+def _threshold_errors(path: Path, lines: dict, registry: Registry) -> list[str]:
     errors: list[str] = []
-    lines: dict | None = None
     for i, meter in enumerate(registry.meters):
         try:
             resolve(meter.profile, meter.thresholds)
         except ValidationError as exc:
-            if lines is None:
-                _, lines = load_yaml(path)
-            errors += format_errors(path, lines, exc, prefix=("meters", i, "thresholds"))
-    if errors:
-        raise ConfigError(errors)
+            errors += format_errors(path, lines, exc, prefix=("meters", i, "thresholds"), model=WaterThresholds)
+    return errors
 
 
 def load_edge_config(path: str | Path | None) -> EdgeConfig:

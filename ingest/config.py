@@ -16,6 +16,37 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def check_listen(value: str | None) -> str | None:
+    """`host:port` with a port a socket can bind (0: any free one)."""
+    if value is None:
+        return value
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"expected host:port (e.g. 127.0.0.1:8600), got {value!r}")
+    if not 0 <= int(port) <= 65535:
+        raise ValueError(f"port {port} is out of range: a port is 0-65535")
+    return value
+
+
+def check_url(value: str | None, schemes: tuple[str, ...], example: str) -> str | None:
+    """A URL with one of `schemes`, a host, and a port in range."""
+    if value is None:
+        return value
+    parts = urlsplit(value)
+    if "://" not in value or not parts.scheme:
+        raise ValueError(f"{value!r} has no scheme: expected {example}")
+    if parts.scheme not in schemes:
+        raise ValueError(f"scheme {parts.scheme}:// is not one of {', '.join(s + '://' for s in schemes)} "
+                         f"(expected {example})")
+    if not parts.hostname:
+        raise ValueError(f"{value!r} has no host: expected {example}")
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port only when asked
+    except ValueError as exc:
+        raise ValueError(f"{value!r}: the port is out of range (0-65535)") from exc
+    return value
+
+
 def secret(env_name: str | None) -> str | None:
     """A secret named by an environment variable, else a file of that name in systemd's
     $CREDENTIALS_DIRECTORY (LoadCredential=) or in /run/secrets (Docker, Kubernetes)."""
@@ -60,7 +91,7 @@ class MqttConfig(Section):
         parts = urlsplit(value)
         if parts.scheme not in ("mqtt", "mqtts", "tcp") or not parts.hostname:
             raise ValueError("expected mqtt://host:port or mqtts://host:port")
-        return value
+        return check_url(value, ("mqtt", "mqtts", "tcp"), "mqtt://host:port or mqtts://host:port") or value
 
     @field_validator("protocol", mode="before")
     @classmethod
@@ -94,6 +125,11 @@ class TimeSeriesConfig(Section):
     batch_size: int = Field(5000, ge=1, le=100_000)
     flush_interval_ms: int = Field(1000, ge=10, le=60_000)
     retention_days: float | None = Field(400.0, gt=0, description="sqlite: older points are pruned")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        return check_url(value, ("http", "https"), "http://influxdb:8086")
 
     @model_validator(mode="after")
     def _influxdb_needs_a_url(self) -> TimeSeriesConfig:

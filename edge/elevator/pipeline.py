@@ -431,7 +431,9 @@ class ElevatorPipeline:
             if episode is None:
                 continue
             episode.bump += 1
-            episode.extra = {**episode.extra, "clip": str(clip.path), "clip_frames": clip.frames}
+            episode.extra = {**episode.extra, "clip": str(clip.path), "clip_frames": clip.frames,
+                             "clip_s": round(clip.end_ts - clip.start_ts, 1),
+                             "clip_preview_jpeg_b64": list(clip.preview)}
             last = episode.last
             alert = last.model_copy(update={
                 "revision": (last.revision or 0) + 1, "evidence": {**last.evidence, **episode.extra},

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from edge.errors import CommandError
 from edge.evaluation.daiad import judge, per_household_month
 from edge.evaluation.replay import episodes, replay
 from edge.evaluation.scoring import score
@@ -92,6 +93,9 @@ def daiad_scores(args: argparse.Namespace) -> dict:
 
 
 def main(args: argparse.Namespace) -> int:
+    daiad = args.daiad or DEFAULT_PATH
+    if not args.no_daiad and not Path(daiad).is_file():  # before the scenario's minute of work
+        raise CommandError(f"no DAIAD file at {daiad} (--daiad PATH names swm_trialA.csv; --no-daiad skips it)")
     report = {"scenario": scenario_scores(args)}
     if not args.no_daiad:
         report["daiad"] = daiad_scores(args)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -133,8 +135,12 @@ def test_todays_figures(start: Callable[..., ServerHandle]) -> None:
     assert figures["response_s_p50"] is not None and figures["response_s_p50"] >= 0
     assert figures["active_by_grid"] == {"g1": {"critical": 0, "warning": 2, "info": 0},
                                          "unassigned": {"critical": 1, "warning": 0, "info": 0}}
+    # The wall's strip: today's alerts by type and by local hour (received now, so all in this hour).
+    assert figures["received_by_type"] == {alerts[0].type: 4}
+    hour = datetime.now(ZoneInfo(figures["timezone"])).hour
+    assert len(figures["received_by_hour"]) == 24 and figures["received_by_hour"][hour] == 4
     mine = httpx.get(f"{dispatch.url}/api/v1/stats", headers=bearer(TOKENS["w9"])).json()
-    assert mine["received"] == 0 and mine["active_by_grid"] == {}
+    assert mine["received"] == 0 and mine["active_by_grid"] == {} and mine["received_by_type"] == {}
 
 
 def test_an_ignored_alert_escalates_on_the_wall_clock(start: Callable[..., ServerHandle]) -> None:
