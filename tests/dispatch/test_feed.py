@@ -20,7 +20,7 @@ import pytest
 from dispatch.config import DispatchConfig
 from dispatch.feed import FeedHub
 from dispatch.server import ServerHandle, start_in_thread
-from dispatch.store import AlertStore
+from dispatch.store import AlertStore, SqliteStore
 from ingest.registry import Registry
 from ingest.wire.alert import Alert, episode_id
 from ingest.wire.dispatch import FeedEvent
@@ -385,7 +385,7 @@ async def _read(hub: FeedHub, sub: object, until_seq: int, timeout_s: float = 10
 
 def test_a_slow_screen_is_resynced_from_the_store_and_never_holds_up_the_others(tmp_path: Path) -> None:
     async def main() -> None:
-        store = AlertStore(tmp_path / "s.sqlite")
+        store = SqliteStore(tmp_path / "s.sqlite")
         hub = FeedHub(store, queue_size=4, ring_size=8, heartbeat_s=HEARTBEAT_S)
         await hub.start()
         slow, fast = hub.subscribe(), hub.subscribe()
@@ -402,7 +402,7 @@ def test_a_slow_screen_is_resynced_from_the_store_and_never_holds_up_the_others(
 
 def test_resume_from_the_ring_and_from_the_store_give_the_same_events(tmp_path: Path) -> None:
     async def main() -> None:
-        store = AlertStore(tmp_path / "s.sqlite")
+        store = SqliteStore(tmp_path / "s.sqlite")
         _put_all(store, 5)  # before the hub: only the store has these
         hub = FeedHub(store, ring_size=10, heartbeat_s=HEARTBEAT_S)
         await hub.start()
@@ -425,7 +425,7 @@ def test_resuming_while_changes_pour_in_leaves_no_gap_and_no_duplicate(tmp_path:
     total = 300
 
     async def main() -> None:
-        store = AlertStore(tmp_path / "s.sqlite")
+        store = SqliteStore(tmp_path / "s.sqlite")
         hub = FeedHub(store, queue_size=16, ring_size=32, heartbeat_s=HEARTBEAT_S)
         await hub.start()
         writer = asyncio.create_task(asyncio.to_thread(_put_all, store, total))

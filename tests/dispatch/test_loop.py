@@ -11,7 +11,7 @@ from dispatch.auth import Principal
 from dispatch.lifecycle import decide
 from dispatch.service import DispatchService
 from dispatch.sla import SeverityDeadlines, SlaConfig
-from dispatch.store import AlertStore
+from dispatch.store import AlertStore, SqliteStore
 from ingest.wire.dispatch import LifecycleBody
 from tests.dispatch.loop_helpers import loop_registry, make_alert
 
@@ -42,12 +42,12 @@ def clock() -> Clock:
 
 @pytest.fixture
 def service(tmp_path: Path, clock: Clock) -> DispatchService:
-    return DispatchService(AlertStore(tmp_path / "d.sqlite"), loop_registry(), SLA, "Asia/Shanghai", clock)
+    return DispatchService(SqliteStore(tmp_path / "d.sqlite"), loop_registry(), SLA, "Asia/Shanghai", clock)
 
 
 def reopen(service: DispatchService, tmp_path: Path, clock: Clock) -> DispatchService:
     service.store.close()
-    return DispatchService(AlertStore(tmp_path / "d.sqlite"), loop_registry(), SLA, "Asia/Shanghai", clock)
+    return DispatchService(SqliteStore(tmp_path / "d.sqlite"), loop_registry(), SLA, "Asia/Shanghai", clock)
 
 
 @pytest.mark.parametrize(
