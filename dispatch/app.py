@@ -18,8 +18,8 @@ from dispatch.push.ledger import Ledger
 from dispatch.push.pusher import Pusher
 from dispatch.scheduler import SlaScheduler
 from dispatch.service import DispatchService
-from dispatch.store_pg import PostgresStore
 from dispatch.store_open import STORE_FILE, open_store
+from dispatch.store_pg import PostgresStore
 from ingest.registry import Registry
 
 log = logging.getLogger(__name__)

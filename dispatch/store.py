@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from dispatch.sla import Timer
+from dispatch.store_db import Db, SqliteDb
 from dispatch.store_rows import (
     ALERT_COLUMNS,
     PutResult,
@@ -27,7 +28,6 @@ from dispatch.store_rows import (
     stored_alert,
     supersedes,
 )
-from dispatch.store_db import Db, SqliteDb
 from dispatch.store_schema import apply, current_version
 from dispatch.store_tx import Tx
 from ingest.wire.alert import Alert

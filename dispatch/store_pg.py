@@ -76,7 +76,8 @@ class PostgresStore(AlertStore):
                 if told_down:
                     log.info("store: listening for other replicas' changes again")
                     told_down = False
-                self._tell(self.last_seq())  # whatever was committed while we were not listening
+                if (newest := self.last_seq()) > 0:
+                    self._tell(newest)  # whatever was committed while we were not listening
                 while not self._closing.is_set():
                     for notice in conn.raw.notifies(timeout=RECONNECT_S):
                         self._tell(int(notice.payload))
