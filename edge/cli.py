@@ -150,13 +150,23 @@ def cmd_edge(args: argparse.Namespace) -> int:
 
 
 def cmd_dispatch(args: argparse.Namespace) -> int:
-    from dispatch.config import load_dispatch_config
+    from dispatch.config import StoreConfigError, load_dispatch_config
     from dispatch.server import serve
+    from dispatch.store_schema import SchemaError
 
     loaded = _load(load_dispatch_config, args.config)
     if loaded is None:
         return 1
-    serve(*loaded)
+    try:
+        serve(*loaded)
+    except (StoreConfigError, SchemaError) as exc:
+        print(f"gridwatch dispatch: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # psycopg.OperationalError and kin: say which database, not a traceback
+        if type(exc).__module__.startswith("psycopg"):
+            print(f"gridwatch dispatch: cannot open the PostgreSQL store: {exc}", file=sys.stderr)
+            return 1
+        raise
     return 0
 
 
@@ -180,6 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
     dispatch = sub.add_parser("dispatch", help="run the dispatch endpoint")
     dispatch.add_argument("--config", help="dispatch.yaml (default: embedded defaults)")
     dispatch.set_defaults(func=cmd_dispatch)
+    dispatch_sub = dispatch.add_subparsers(dest="dispatch_command")
+    from dispatch import store_import
+
+    store_import.add_arguments(dispatch_sub.add_parser(
+        "migrate", help="apply the store's schema migrations; --from-sqlite imports a SQLite store into PostgreSQL"))
 
     sim = sub.add_parser("sim", help="simulators").add_subparsers(dest="sim", required=True)
     water = sim.add_parser("water", help="a fleet of smart water meters, or a replay of the DAIAD trial")
