@@ -10,6 +10,8 @@ command -v victoria-metrics >/dev/null 2>&1 || need_apt+=(victoria-metrics)
 # The end-to-end test speaks to dispatch and the broker with programs nobody here wrote.
 command -v mosquitto_sub >/dev/null 2>&1 || need_apt+=(mosquitto-clients)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+# Dispatch replicas share a PostgreSQL; the tests start their own server with initdb/pg_ctl (no service).
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 # The command-center page is tested in a real headless Chromium (Debian's, with its driver);
 # the CJK font draws the page's Chinese in the screenshots.
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
