@@ -12,7 +12,7 @@ from pathlib import Path
 from ingest.yamlconf import ConfigError, load_yaml
 
 REGISTRY_KEYS = {"grids", "workers", "buildings", "meters", "elevators", "stations"}
-DISPATCH_KEYS = {"listen", "auth", "sla", "push", "timezone"}
+DISPATCH_KEYS = {"listen", "auth", "sla", "push", "timezone", "store"}
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -31,16 +31,38 @@ def _wait_for_signal() -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """Validate an edge config, a dispatch config or a registry; every error with its line."""
+    """Validate edge configs, dispatch configs or registries, every error with its line; then what
+    each partition owns (edge configs with `partition:`, or a registry with --partitions N)."""
+    results = [_check_one(Path(f), args.kind) for f in args.file]
+    if any(r is None for r in results):
+        return 1
+    named = [(str(path), config.partition, registry) for path, config, registry in
+             (r for r in results if r is not None) if getattr(config, "partition", None) is not None]
+    if args.partitions and results[0] is not None and results[0][2] is not None:
+        from edge.partition_view import hash_partitions
+
+        registry = results[0][2]
+        named += [(name, part, registry) for name, part in hash_partitions(args.partitions)]
+    if named:
+        from edge.partition_view import partition_table
+
+        for line in partition_table([(n, p) for n, p, _r in named], named[0][2]):
+            print(line)
+    return 0
+
+
+def _check_one(path: Path, kind_asked: str | None):
+    """(path, config or None, registry or None) when valid; None after printing the errors."""
     from dispatch.config import DispatchConfig
     from edge.config import EdgeConfig, load_registry
+    from ingest.registry import Registry
     from ingest.yamlconf import validate_file
 
-    path = Path(args.file)
+    config, registry = None, None
     try:
         data, _ = load_yaml(path)
         keys = set(data) if isinstance(data, dict) else set()
-        kind = args.kind or (
+        kind = kind_asked or (
             "registry" if keys and keys <= REGISTRY_KEYS else "dispatch" if keys & DISPATCH_KEYS else "edge"
         )
         errors: list[str] = []
@@ -59,7 +81,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                 errors += _elevator_model_errors(path, config.elevator)
         if registry_path is not None:
             try:
-                load_registry(registry_path)
+                registry = load_registry(registry_path)
                 summary += f", registry {registry_path}"
             except ConfigError as exc:
                 errors += exc.errors
@@ -69,9 +91,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         for line in exc.errors:
             print(line, file=sys.stderr)
         print(f"{path}: {len(exc.errors)} error(s)", file=sys.stderr)
-        return 1
+        return None
     print(f"{path}: OK ({summary})")
-    return 0
+    return path, config, registry if registry is not None else Registry()
 
 
 def _elevator_model_errors(path: Path, elevator) -> list[str]:
@@ -232,8 +254,10 @@ def build_parser() -> argparse.ArgumentParser:
     model.set_defaults(func=model_cli.main)
 
     check = sub.add_parser("check", help="validate a config or registry file")
-    check.add_argument("file")
+    check.add_argument("file", nargs="+", help="one file, or a district's edge configs to see their partitions")
     check.add_argument("--kind", choices=["edge", "dispatch", "registry"], help="default: guessed from the keys")
+    check.add_argument("--partitions", type=int, metavar="N",
+                       help="with a registry: what each of N hash partitions would own")
     check.set_defaults(func=cmd_check)
     return parser
 
