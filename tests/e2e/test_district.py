@@ -77,7 +77,8 @@ def test_a_district_survives_kill9_of_a_replica_and_a_partition(
     replicas = [DispatchProcess(_dispatch_config(tmp_path / f"dispatch-{i}", port, registry_path, mosquitto.url),
                                 tmp_path / f"dispatch-{i}.log", port) for i, port in enumerate(ports)]
     phones = Phones(mosquitto.url)
-    _all(replica.start for replica in replicas)
+    for replica in replicas:  # one after the other: on two busy cores, side by side misses the health checks
+        replica.start()
     balancer = Balancer(ports)
     screens = [FeedScreen(urls, OPERATOR_TOKEN).wait_open()
                for urls in ([r.url for r in replicas], [r.url for r in reversed(replicas)]) for _ in range(2)]
@@ -85,7 +86,8 @@ def test_a_district_survives_kill9_of_a_replica_and_a_partition(
                                            registry_path, edge_id=f"edge-{i}", partition=part.model_dump(),
                                            elevator={"enabled": False}),
                          tmp_path / f"edge-{i}.log") for i, part in enumerate(partitions)]
-    _all(edge.start for edge in edges)
+    for edge in edges:
+        edge.start()
     third = len(scenario.messages) // 3
     parts = [scenario.messages[:third], scenario.messages[third:2 * third], scenario.messages[2 * third:]]
     started = time.monotonic()
@@ -119,6 +121,8 @@ def test_a_district_survives_kill9_of_a_replica_and_a_partition(
                      "every screen to reach the last event", every_s=0.2)
             stored = [json.loads(row[0]) for row in conn.execute("SELECT payload FROM alert_changes ORDER BY id")]
             events = [json.loads(row[0]) for row in conn.execute("SELECT body FROM events ORDER BY seq")]
+            # A transaction the killed replica had begun took a seq and never committed it: a gap, not a loss.
+            seqs = [e["seq"] for e in events]
             escalations = Counter(row[0] for row in conn.execute(
                 "SELECT alert_id FROM transitions WHERE body LIKE '%\"action\":\"escalate\"%'"))
             dispatched = [row[0] for row in conn.execute("SELECT id FROM alerts WHERE assignee IS NOT NULL")]
@@ -141,7 +145,8 @@ def test_a_district_survives_kill9_of_a_replica_and_a_partition(
     assert {change_identity(c) for c in stored} == expected
     # Every screen saw every event once, in order, across the replica's death and its resume elsewhere.
     for screen in screens:
-        assert screen.seqs == list(range(1, last_seq + 1)), f"a screen missed or repeated events ({screen.served_by})"
+        missed, twice = sorted(set(seqs) - set(screen.seqs)), [q for q, n in Counter(screen.seqs).items() if n > 1]
+        assert screen.seqs == seqs, f"a screen missed {missed[:10]}, repeated {twice[:10]} ({screen.served_by})"
     assert any(s.reconnects for s in screens[:2]), "the first screens were on the killed replica"
     assert sum(len(s.served_by) > 1 for s in screens) >= 2, "screens resumed on the other replica"
     # Each timer fired once: four per dispatched alert (accept and resolve; leader and station).
@@ -157,15 +162,6 @@ def test_a_district_survives_kill9_of_a_replica_and_a_partition(
     print(f"district: {METERS} meters, {len(scenario.messages)} messages, {len(stored)} changes, {last_seq} events,"
           f" {len(dispatched)} dispatched, {sum(owed.values())} pushes, all done in {took:.1f} s;"
           f" marks {({k: round(v, 1) for k, v in marks.items()})}, twice {sum((pushed - owed).values())}")
-
-
-def _all(starts) -> None:
-    """Start processes side by side (each waits for its own health check)."""
-    threads = [threading.Thread(target=start) for start in starts]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
 
 
 def _folder(root: Path, name: str) -> Path:
