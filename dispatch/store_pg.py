@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 
 from dispatch.store import AlertStore
 from dispatch.store_db import Db, PgDb
@@ -55,6 +56,18 @@ class PostgresStore(AlertStore):
         if self._reader.broken:  # type: ignore[attr-defined]
             self._reader = PgDb(self.dsn)
         return self._reader
+
+    def _read(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
+        """A read is safe to repeat: one that meets a connection broken by a restart is tried once more."""
+        import psycopg
+
+        try:
+            return super()._read(sql, params)
+        except psycopg.OperationalError:
+            if not self._reader.broken:  # type: ignore[attr-defined]
+                raise
+            log.warning("store: the read connection broke; reconnecting")
+            return super()._read(sql, params)
 
     def _before_commit(self, tx: Tx) -> None:
         if tx.newest_seq:

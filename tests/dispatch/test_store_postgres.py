@@ -30,6 +30,7 @@ from edge.broker import Mosquitto, free_port
 from ingest.config import MqttConfig
 from tests.dispatch.loop_helpers import EDGE, OPERATOR, bearer, loop_registry, make_alert
 from tests.dispatch.test_push import Phone, wait_until
+from tests.postgres import PostgresServer
 
 T0 = 1_790_000_000.0
 SLA = SlaConfig(critical=SeverityDeadlines(accept_min=5, resolve_min=60),
@@ -212,3 +213,39 @@ def test_one_replica_pushes_and_another_takes_over_when_it_goes(postgres_dsn: st
     assert pushed == sorted(make_alert(n).id for n in to_w1 + more)  # each once, none lost
     other.stop()
     phone.offline()
+
+
+def test_a_replica_outlives_a_database_restart(tmp_path: Path) -> None:
+    """The change that met the restart fails (the edge's outbox retries it); the next one is stored, and
+    the feed hears of other replicas' commits again."""
+    server = PostgresServer().start()
+    try:
+        dsn = server.create_database("restart")
+        store, other = PostgresStore(dsn), PostgresStore(dsn)
+        heard: list[int] = []
+        store.add_listener(heard.append)
+        store.put(make_alert(1))
+        server.restart()
+        failed = 0
+        while failed < 20:  # what the edge's outbox does: try again
+            try:
+                store.put(make_alert(2))
+                break
+            except psycopg.OperationalError:
+                failed += 1
+                time.sleep(0.25)
+        assert 1 <= failed < 20 and store.get(make_alert(2).id) is not None
+        other_put = None
+        for _ in range(20):
+            try:
+                other_put = other.put(make_alert(3))
+                break
+            except psycopg.OperationalError:
+                time.sleep(0.25)
+        assert other_put is not None and other_put.stored
+        seq = other.last_seq()
+        wait_until(lambda: seq in heard, 10, "the other replica's commit heard again after the restart")
+        store.close()
+        other.close()
+    finally:
+        server.stop()
