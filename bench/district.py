@@ -199,7 +199,8 @@ def sizing(store: dict, feed: dict, part: dict) -> None:
         rows.append((f"edge partitions for {label}", f"{per_s:,.0f} readings/s -> {need} partition(s) at 50 %"
                      f" of {part['rate']:,.0f}/s each"))
     per_partition = math.ceil(meters / 3)
-    rows.append(("topics a partition subscribes to (3 partitions)", f"{per_partition * 2:,} (2 per meter)"))
+    rows.append(("topics a partition subscribes to (3 partitions)", f"{per_partition * 2:,} (2 per meter); more"
+                 " partitions than the rate needs: a restart then stalls a third of the fleet, not all of it"))
     cores = math.ceil(elevators / CAMERAS_PER_CORE)
     rows.append(("elevator cameras at 5 fps", f"{cores} cores of detection ({CAMERAS_PER_CORE} cameras a core):"
                  f" e.g. {math.ceil(cores / 4)} edge boxes of 4 cores, partitioned by building"))
