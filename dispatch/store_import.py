@@ -15,7 +15,7 @@ from pathlib import Path
 from dispatch.push.ledger import Ledger
 from dispatch.store import AlertStore, SqliteStore
 from dispatch.store_db import Db, SqliteDb
-from dispatch.store_schema import LATEST, apply, current_version
+from dispatch.store_schema import LATEST
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def import_sqlite(source: Path, target: AlertStore, ledger: Path | None = None) 
         Ledger(ledger).close()
         sources.append((SqliteDb(ledger, read_only=True), LEDGER_TABLES))
     with target.write() as tx:
-        db: Db = tx._conn  # the import is the store's own business: one transaction, the writers' lock held
+        db = tx.db  # one transaction, the writers' lock held
         if db.execute("SELECT COUNT(*) FROM alert_changes").fetchone()[0]:
             raise ImportRefused("the PostgreSQL store already holds alerts; import into an empty database")
         for src, tables in sources:
@@ -101,5 +101,3 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ledger", help="its push ledger (default: push.sqlite beside it, when present)")
     parser.set_defaults(func=main)
 
-
-__all__ = ["ImportRefused", "add_arguments", "apply", "current_version", "import_sqlite", "main"]

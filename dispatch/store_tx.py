@@ -27,6 +27,11 @@ class Tx:
         self._conn = conn
         self.newest_seq = 0
 
+    @property
+    def db(self) -> Db:
+        """The transaction's connection, for bulk work inside it (`gridwatch dispatch migrate --from-sqlite`)."""
+        return self._conn
+
     def put_change(self, alert: Alert, now: float, queue: str) -> PutResult:
         """Store one edge change, idempotent on its content; `queue` is used for a new alert."""
         payload = alert.to_json()
