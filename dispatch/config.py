@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
@@ -47,6 +49,25 @@ class HttpConfig(Section):
     )
 
 
+class StoreConfig(Section):
+    kind: Literal["sqlite", "postgresql"] = Field(
+        "sqlite", description="sqlite: one file in state_dir, one dispatch process; postgresql: replicas on one "
+        "database (dispatch/store_pg.py)")
+    dsn_env: str = Field("GRIDWATCH_DB_DSN", description="the environment variable holding the PostgreSQL DSN, "
+                         "e.g. postgresql://gridwatch:...@db:5432/gridwatch (never written in the file)")
+
+    def dsn(self) -> str:
+        value = os.environ.get(self.dsn_env, "").strip()
+        if not value:
+            raise StoreConfigError(f"store.kind is postgresql but ${self.dsn_env} is not set: put the database's "
+                                   "DSN there (postgresql://user:password@host:5432/dbname)")
+        return value
+
+
+class StoreConfigError(ValueError):
+    pass
+
+
 class DispatchConfig(Section):
     listen: str = Field("127.0.0.1:8600", pattern=r"^[^:\s]+:\d{1,5}$")
     registry: Path | None = None
@@ -57,6 +78,7 @@ class DispatchConfig(Section):
     sla: SlaConfig = SlaConfig()
     push: PushConfig = PushConfig()
     http: HttpConfig = HttpConfig()
+    store: StoreConfig = StoreConfig()
 
     @field_validator("listen")
     @classmethod

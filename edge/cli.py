@@ -14,7 +14,7 @@ from edge.errors import CommandError
 from ingest.yamlconf import ConfigError, load_yaml
 
 REGISTRY_KEYS = {"grids", "workers", "buildings", "meters", "elevators", "stations"}
-DISPATCH_KEYS = {"listen", "auth", "sla", "push", "timezone"}
+DISPATCH_KEYS = {"listen", "auth", "sla", "push", "timezone", "store"}
 
 
 def known_failures() -> tuple[type[BaseException], ...]:
@@ -60,15 +60,37 @@ def _wait_for_signal() -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """Validate an edge config, a dispatch config or a registry; every error with its line."""
+    """Validate edge configs, dispatch configs or registries, every error with its line; then what
+    each partition owns (edge configs with `partition:`, or a registry with --partitions N)."""
+    results = [_check_one(Path(f), args.kind) for f in args.file]
+    if any(r is None for r in results):
+        return 1
+    named = [(str(path), config.partition, registry) for path, config, registry in
+             (r for r in results if r is not None) if getattr(config, "partition", None) is not None]
+    if args.partitions and results[0] is not None and results[0][2] is not None:
+        from edge.partition_view import hash_partitions
+
+        registry = results[0][2]
+        named += [(name, part, registry) for name, part in hash_partitions(args.partitions)]
+    if named:
+        from edge.partition_view import partition_table
+
+        for line in partition_table([(n, p) for n, p, _r in named], named[0][2]):
+            print(line)
+    return 0
+
+
+def _check_one(path: Path, kind_asked: str | None):
+    """(path, config or None, registry or None) when valid; None after printing the errors."""
     from dispatch.config import DispatchConfig
     from edge.config import EdgeConfig, load_registry
+    from ingest.registry import Registry
     from ingest.yamlconf import validate_file
 
-    path = Path(args.file)
+    config, registry = None, None
     try:
         data, _ = load_yaml(path)
-        kind = args.kind or _guess_kind(set(data) if isinstance(data, dict) else set())
+        kind = kind_asked or _guess_kind(set(data) if isinstance(data, dict) else set())
         errors: list[str] = []
         registry_path = None
         if kind == "registry":
@@ -85,7 +107,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                 errors += _elevator_model_errors(path, config.elevator)
         if registry_path is not None:
             try:
-                load_registry(registry_path)
+                registry = load_registry(registry_path)
                 summary += f", registry {registry_path}"
             except ConfigError as exc:
                 errors += exc.errors
@@ -95,9 +117,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         for line in exc.errors:
             print(line, file=sys.stderr)
         print(f"{path}: {len(exc.errors)} error(s)", file=sys.stderr)
-        return 1
+        return None
     print(f"{path}: OK ({summary})")
-    return 0
+    return path, config, registry if registry is not None else Registry()
 
 
 def _guess_kind(keys: set[str]) -> str:
@@ -193,13 +215,23 @@ def cmd_edge(args: argparse.Namespace) -> int:
 
 
 def cmd_dispatch(args: argparse.Namespace) -> int:
-    from dispatch.config import load_dispatch_config
+    from dispatch.config import StoreConfigError, load_dispatch_config
     from dispatch.server import serve
+    from dispatch.store_schema import SchemaError
 
     loaded = _load(load_dispatch_config, args.config)
     if loaded is None:
         return 1
-    serve(*loaded)
+    try:
+        serve(*loaded)
+    except (StoreConfigError, SchemaError) as exc:
+        print(f"gridwatch dispatch: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # psycopg.OperationalError and kin: say which database, not a traceback
+        if type(exc).__module__.startswith("psycopg"):
+            print(f"gridwatch dispatch: cannot open the PostgreSQL store: {exc}", file=sys.stderr)
+            return 1
+        raise
     return 0
 
 
@@ -223,6 +255,11 @@ def build_parser() -> argparse.ArgumentParser:
     dispatch = sub.add_parser("dispatch", help="run the dispatch endpoint")
     dispatch.add_argument("--config", help="dispatch.yaml (default: embedded defaults)")
     dispatch.set_defaults(func=cmd_dispatch)
+    dispatch_sub = dispatch.add_subparsers(dest="dispatch_command")
+    from dispatch import store_import
+
+    store_import.add_arguments(dispatch_sub.add_parser(
+        "migrate", help="apply the store's schema migrations; --from-sqlite imports a SQLite store into PostgreSQL"))
 
     sim = sub.add_parser("sim", help="simulators").add_subparsers(dest="sim", required=True)
     water = sim.add_parser("water", help="a fleet of smart water meters, or a replay of the DAIAD trial")
@@ -266,8 +303,10 @@ def build_parser() -> argparse.ArgumentParser:
     acl.set_defaults(func=acl_module.main)
 
     check = sub.add_parser("check", help="validate a config or registry file")
-    check.add_argument("file")
+    check.add_argument("file", nargs="+", help="one file, or a district's edge configs to see their partitions")
     check.add_argument("--kind", choices=["edge", "dispatch", "registry"], help="default: guessed from the keys")
+    check.add_argument("--partitions", type=int, metavar="N",
+                       help="with a registry: what each of N hash partitions would own")
     check.set_defaults(func=cmd_check)
     return parser
 

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
 from edge.elevator.config import ElevatorConfig
+from edge.partition import PartitionConfig
 from ingest.config import MqttConfig, Section, TimeSeriesConfig, check_listen, check_url
 from ingest.registry import Registry
 from ingest.yamlconf import ConfigError, format_errors, load_yaml, located, validate_file
@@ -109,6 +110,9 @@ class EdgeConfig(Section):
     ingest: IngestConfig = IngestConfig()
     water: WaterRulesConfig = WaterRulesConfig()
     elevator: ElevatorConfig = ElevatorConfig()
+    partition: PartitionConfig | None = Field(
+        None, description="own a part of the fleet: {buildings: [...]} or {index, count} (edge/partition.py); "
+        "null: every meter and camera, on the wildcard topics")
     health_listen: str | None = Field(
         "127.0.0.1:8610", pattern=r"^[^:\s]+:\d{1,5}$", description="/healthz, /status and /metrics; null: off"
     )

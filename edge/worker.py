@@ -26,6 +26,7 @@ from edge.elevator.pipeline import ElevatorPipeline
 from edge.health import HealthServer
 from edge.metrics import BoundedLabels, edge_registry
 from edge.outbox import Outbox
+from edge.partition import restrict, share_of
 from edge.store import EdgeStore
 from ingest.config import secret
 from ingest.deadletter import DeadLetterSink
@@ -66,8 +67,11 @@ class EdgeWorker:
     def __init__(self, config: EdgeConfig, registry: Registry, detector: Detector | None = None) -> None:
         """`detector`: the e-bike detector (default: loaded from `config.elevator`)."""
         self.config = config
-        self.registry = registry
         self.topics = Topics(config.mqtt.topic_prefix)
+        self.share = share_of(config.partition, registry) if config.partition else None
+        if self.share is not None:  # rules, cameras and sources see only this partition's subjects
+            registry = restrict(registry, self.share)
+        self.registry = registry
         self.stats = WorkerStats()
         self.earliest = parse_ts(config.ingest.earliest_ts)
         # Meters not in the registry -> event time of their last reading: bounded and expired (IngestConfig).
@@ -87,8 +91,7 @@ class EdgeWorker:
         self.mqtt = MqttConnection(
             config.mqtt,
             config.mqtt.client_id or f"gridwatch-{config.edge_id}",
-            subscriptions=self.topics.water_subscriptions()
-            + (self.topics.elevator_subscriptions() if config.elevator.enabled else []),
+            subscriptions=self._subscriptions(),
             on_message=self._enqueue,
             manual_ack=True,
             persistent=True,
@@ -106,6 +109,12 @@ class EdgeWorker:
             HealthServer(config.health_listen, self.snapshot, self.healthy, self.metrics)
             if config.health_listen else None
         )
+
+    def _subscriptions(self) -> list[str]:
+        elevators = self.config.elevator.enabled
+        if self.share is not None:  # exactly its own meters' and cameras' topics
+            return self.share.topics(self.topics, elevators=elevators)
+        return self.topics.water_subscriptions() + (self.topics.elevator_subscriptions() if elevators else [])
 
     def _elevator_pipeline(self, detector: Detector | None) -> ElevatorPipeline:
         cfg = self.config.elevator

@@ -24,6 +24,8 @@ if [ "$mode" = test ]; then
   command -v curl >/dev/null 2>&1 || need_apt+=(curl)
   # The MQTT TLS test makes its own CA and broker certificate.
   command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+  # Dispatch replicas share a PostgreSQL; the tests start their own server with initdb/pg_ctl (no service).
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || need_apt+=(postgresql)
   # The command-center page is tested in a real headless Chromium (Debian's, with its driver);
   # the CJK font draws the page's Chinese in the screenshots.
   command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)

@@ -81,7 +81,8 @@ def _percentile(values: list[float], q: float) -> float:
 class Pusher:
     """Started once and stopped once (`start`/`stop`, or `with`). `counters()` from any thread.
 
-    `channels` replaces the default ones ("mqtt" when `mqtt` is given, "apprise" always)."""
+    `channels` replaces the default ones ("mqtt" when `mqtt` is given, "apprise" always); `ledger`
+    the default one in state_dir (a PostgreSQL store hands its shared one)."""
 
     def __init__(
         self,
@@ -94,13 +95,14 @@ class Pusher:
         *,
         channels: dict[str, Channel] | None = None,
         on_delivered: Callable[[str, float], None] | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
         """`on_delivered(kind, seconds)`: each acknowledged push, event to ack (the metrics' histogram)."""
         self.store = store
         self._on_delivered = on_delivered
         self.registry = registry
         self.config = config
-        self.ledger = Ledger(Path(state_dir) / LEDGER_FILE)
+        self.ledger = ledger if ledger is not None else Ledger(Path(state_dir) / LEDGER_FILE)
         if channels is None:
             buildings = {b.id: b.name or b.id for b in registry.buildings}
             channels = {"apprise": AppriseChannel(timeout_s=config.apprise_timeout_s, building_name=buildings.get)}

@@ -22,7 +22,7 @@ from dispatch.push.pusher import Pusher
 from dispatch.server import FD_RESERVE, ServerHandle, fit_file_limit, start_in_thread
 from dispatch.service import DispatchService
 from dispatch.sla import SlaConfig
-from dispatch.store import AlertStore
+from dispatch.store import AlertStore, SqliteStore
 from ingest.wire.alert import MAX_EVIDENCE_DEPTH, STORED, Alert
 from tests.dispatch.test_api import EDGE, OPERATOR, REGISTRY, bearer, make_alert, post
 
@@ -144,7 +144,7 @@ class RecordingChannel:
 
 
 def test_an_unreadable_stored_event_does_not_stop_the_pusher_for_good(tmp_path: Path) -> None:
-    store = AlertStore(tmp_path / "dispatch.sqlite")
+    store = SqliteStore(tmp_path / "dispatch.sqlite")
     service = DispatchService(store, REGISTRY, SlaConfig(), "Asia/Shanghai")
     first, second = make_alert(0), make_alert(1)
     service.receive(first)  # seq 2: dispatched to w1, a push
@@ -285,7 +285,7 @@ def test_an_alert_stored_before_evidence_was_bounded_still_lists_shows_and_pushe
         start_dispatch: Callable[..., ServerHandle], tmp_path: Path) -> None:
     """The bounds apply to what comes in: a store from before them must not turn into 500s or a stuck pusher."""
     old = Alert.model_validate({**json.loads(make_alert(0).to_json()), "evidence": nested(40)}, context=STORED)
-    store = AlertStore(tmp_path / "dispatch" / "dispatch.sqlite")
+    store = SqliteStore(tmp_path / "dispatch" / "dispatch.sqlite")
     DispatchService(store, REGISTRY, SlaConfig(), "Asia/Shanghai").receive(old)  # as the old endpoint took it
     store.close()
     dispatch = start_dispatch()
