@@ -23,6 +23,8 @@ from rules.water.device import OFFLINE, TAMPER, OfflineWatch, clear_offline, tam
 from rules.water.emit import clear, iso
 from rules.water.flow import CONTINUOUS_FLOW, TAP_OPEN, continuous_flow, tap_open
 from rules.water.intervals import LEARN_INTERVALS, Kind, Limits, classify, learn_gap, learnt_interval_s
+from rules.water.signs import is_event, learn_resolution
+from rules.water.signs import learn as learn_signs
 from rules.water.state import MeterState
 from rules.water.thresholds import WaterThresholds
 from rules.water.usage import NO_USAGE, SPIKE, no_usage, spike
@@ -30,6 +32,7 @@ from rules.water.usage import NO_USAGE, SPIKE, no_usage, spike
 log = logging.getLogger(__name__)
 
 ALERT_TYPES = (NO_USAGE, CONTINUOUS_FLOW, TAP_OPEN, SPIKE, OFFLINE, TAMPER)
+GAP_INTERVALS = 1.5  # an interval this many learnt intervals long (and over the flow interval) is a gap
 MAX_AWAY_NOTICES = 8  # per meter: absences not yet over; beyond, the latest-starting are dropped
 
 Status = Literal["accepted", "duplicate", "out_of_order"]
@@ -85,6 +88,7 @@ class WaterRules:
         flow = reading.flow_lpm
         if prev_ts is None:
             st.start(now, reading.total_l, flow)
+            learn_resolution(st, reading.total_l)
             self._offline.schedule(st, mid, lim, self._book)
             self._dirty.add(mid)
             return ReadingOutcome("accepted", [])
@@ -99,16 +103,22 @@ class WaterRules:
         book = self._book
         out: list[AlertChange] = []
         clear_offline(st, mid, now, book, out)
-        st.usual_gap = learn_gap(st.usual_gap, dt, self._watermark - prev_ts, learnt_interval_s(st.recent, lim), lim)
+        interval = learnt_interval_s(st.recent, lim)
+        # A gap: an interval the meter's cadence does not explain; its volume's timing is unknown.
+        gap = dt > max(lim.flow_interval_max_s, GAP_INTERVALS * interval)
+        learn_resolution(st, reading.total_l)
+        event = is_event(st, dt, dv, kind, lim)
+        st.usual_gap = learn_gap(st.usual_gap, dt, self._watermark - prev_ts, interval, lim)
         recent = st.recent
         recent.append(dt)
         if len(recent) > LEARN_INTERVALS:
             del recent[0]
         tamper(st, mid, now, dt, dv, kind, lim, book, out)
-        no_usage(st, mid, now, total, dv, kind, lim, book, out)
+        no_usage(st, mid, now, total, dv, kind, lim, book, out, event)
         continuous_flow(st, mid, prev_ts, prev_total, now, total, dt, kind, lim, book, out)
-        tap_open(st, mid, prev_ts, prev_total, prev_flow, now, dt, dv, flow, kind, lim, book, out)
-        spike(st, mid, now, total, kind, lim, book, out)
+        tap_open(st, mid, prev_ts, prev_total, prev_flow, now, dt, dv, flow, kind, lim, book, out, gap)
+        spike(st, mid, now, total, kind, lim, book, out, gap)
+        learn_signs(st, now, dt, dv, kind, interval)
         if kind >= Kind.DOWN:
             st.start(now, total, flow)  # rebase: the rules above already restarted their windows
         else:

@@ -17,7 +17,9 @@ least tap_open_min_intervals intervals (3), or 2 when flow_lpm confirmed every r
 A bath or a washing machine's fills sit within one or two intervals; a tap left running does
 not. With 15-min data this finds a tap open for 45 min; with 1-h data only one open for hours:
 the reporting interval bounds what the data can prove. Raised critical; cleared by the first
-interval under the threshold.
+interval under the threshold. A gap (an interval the meter's cadence does not explain) ends a
+run without clearing: its average says nothing about when in the gap the water ran, so a tap
+is never found in the hour after a gap.
 """
 
 from __future__ import annotations
@@ -73,8 +75,12 @@ def continuous_flow(
 def tap_open(
     st: MeterState, mid: str, prev_ts: float, prev_total: float, prev_flow: float | None, now: float, dt: float,
     dv: float, flow: float | None, kind: Kind, lim: Limits, book: EpisodeBook, out: list[AlertChange],
+    gap: bool = False,
 ) -> None:
     lpm = lim.t.tap_open_lpm
+    if gap:
+        st.tap_start = None
+        return
     high = kind == Kind.FLOW and dv >= lim.tap_lps * dt and (flow is None or flow >= lpm)
     if not high:
         if st.tap_start is not None:
