@@ -23,6 +23,7 @@ from rules.water.device import OFFLINE, TAMPER, OfflineWatch, clear_offline, tam
 from rules.water.emit import clear, iso
 from rules.water.flow import CONTINUOUS_FLOW, TAP_OPEN, continuous_flow, tap_open
 from rules.water.intervals import LEARN_INTERVALS, Kind, Limits, classify, learn_gap, learnt_interval_s
+from rules.water.night import night_flow
 from rules.water.signs import is_event, learn_resolution
 from rules.water.signs import learn as learn_signs
 from rules.water.state import MeterState
@@ -116,6 +117,7 @@ class WaterRules:
         tamper(st, mid, now, dt, dv, kind, lim, book, out)
         no_usage(st, mid, now, total, dv, kind, lim, book, out, event)
         continuous_flow(st, mid, prev_ts, prev_total, now, total, dt, kind, lim, book, out)
+        night_flow(st, mid, now, total, kind, lim, book, out)
         tap_open(st, mid, prev_ts, prev_total, prev_flow, now, dt, dv, flow, kind, lim, book, out, gap)
         spike(st, mid, now, total, kind, lim, book, out, gap)
         learn_signs(st, now, dt, dv, kind, interval)

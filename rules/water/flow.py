@@ -1,4 +1,7 @@
-"""water.continuous_flow and water.tap_open: runs of intervals.
+"""water.continuous_flow (the published 24/48-h rule) and water.tap_open: runs of intervals.
+
+The same continuous_flow episode may also be held open by the minimum night flow (night.py);
+`st.leak_by` says which of the two hold it, and a quiet hour clears it only when the night does not.
 
 Continuous flow (a leak, a running toilet): a run of intervals with no quiet span of
 quiet_hour_min. A zero-volume stretch (consecutive intervals with an unchanged register, a
@@ -51,7 +54,11 @@ def continuous_flow(
         quiet = now - st.zero_since
         if quiet >= lim.quiet_s * QUIET_JITTER:
             st.flow_since = None
-            if (CONTINUOUS_FLOW, mid) in book.open:
+            if "run" in st.leak_by:
+                st.leak_by.remove("run")
+            # The night analysis (night.py) may hold the same leak episode open: a cistern that
+            # refills between quiet hours is still a leak.
+            if (CONTINUOUS_FLOW, mid) in book.open and "night" not in st.leak_by:
                 clear(book, out, CONTINUOUS_FLOW, mid, now, f"Flow stopped at meter {mid}: a quiet hour was seen",
                       {"cleared_by": "quiet_hour", "quiet_min": round(quiet / 60, 1)})
             return
@@ -61,13 +68,15 @@ def continuous_flow(
     if run < lim.flow_warning_s:
         return
     severity: Severity = "critical" if run >= lim.flow_critical_s else "warning"
+    if "run" not in st.leak_by:
+        st.leak_by.append("run")
     if needs(book, CONTINUOUS_FLOW, mid, severity):
         litres = total - st.flow_total
         raise_(
             book, out, CONTINUOUS_FLOW, mid, severity, st.flow_since, now,
             f"Water flowing in every hour for {hours(run):.1f} h at meter {mid} since {iso(st.flow_since)}"
             f" ({litres:.0f} L; possible leak or running toilet)",
-            {"hours": hours(run), "litres": round(litres, 1), "since": iso(st.flow_since),
+            {"method": "every_hour", "hours": hours(run), "litres": round(litres, 1), "since": iso(st.flow_since),
              "quiet_hour_min": lim.t.quiet_hour_min},
         )
 

@@ -12,8 +12,8 @@ who falls while the toilet runs is still found.
   multiple of (a 10-L pulse meter shows only multiples of 10); taken in before the interval
   is judged, so the reading that first shows a finer value counts with it.
 - a known intermittent leak (a cistern refilling, a drip: rules.water.night) makes small
-  steps of its own; while one is suspected, an event must also be LEAK_STEP_FACTOR times the
-  leak's typical step.
+  steps of its own; while one is suspected (alerted), an event must also be LEAK_STEP_FACTOR
+  times the leak's typical step, up to LEAK_STEP_MAX_L.
 A long interval (a gap) that holds an event says only that use happened somewhere in it:
 the event is placed at its end, the latest moment use can be named (see usage.py).
 """
@@ -28,6 +28,7 @@ BASE_MIN_INTERVALS = 3
 RESOLUTIONS_L = (10.0, 1.0, 0.1)
 MIN_RESOLUTION_L = 0.01
 LEAK_STEP_FACTOR = 2.0
+LEAK_STEP_MAX_L = 5.0  # however large the leak's steps, a 6-L flush is still a person
 
 
 def base_flow_lps(st: MeterState) -> float:
@@ -45,7 +46,7 @@ def event_litres(st: MeterState, lim: Limits) -> float:
     """The least rise above the base flow that counts as use at this meter."""
     need = max(lim.t.no_usage_event_l, st.res or 0.0)
     if st.night_on and st.night_step > 0:
-        need = max(need, LEAK_STEP_FACTOR * st.night_step)
+        need = max(need, min(LEAK_STEP_FACTOR * st.night_step, LEAK_STEP_MAX_L))
     return need
 
 
