@@ -75,7 +75,7 @@ class WaterThresholds(BaseModel):
         3.0, ge=0, le=72, description="a new meter's upload cadence (batches) is learnt this long before a warning",
     )
     offline_clear_h: float = Field(
-        6.0, ge=0, le=72,
+        12.0, ge=0, le=72,
         description="hysteresis: an outage's episode clears after this long of regular readings; a new silence "
                     "before then is the same episode",
     )

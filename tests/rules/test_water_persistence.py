@@ -43,7 +43,8 @@ def scenario() -> list[Event]:
 
 
 def thresholds_for(meter: str) -> WaterThresholds:
-    return resolve("standard" if meter == "leak" else "elderly_alone", {"reporting_interval_min": 15})
+    return resolve("standard" if meter == "leak" else "elderly_alone",
+                   {"reporting_interval_min": 15, "offline_learn_h": 0, "offline_clear_h": 0})
 
 
 def play(rules: WaterRules, events: list[Event]) -> list[AlertChange]:
