@@ -82,7 +82,8 @@ def test_a_long_building_outage_goes_critical_and_one_meter_that_stays_dead_is_n
     assert offline(changes) == [("gateway_offline", "b-1", "active", "warning"),
                                 ("gateway_offline", "b-1", "active", "critical"),
                                 ("gateway_offline", "b-1", "cleared", "critical"),
-                                ("meter_offline", "d", "active", "warning"), ("meter_offline", "d", "active", "critical")]
+                                ("meter_offline", "d", "active", "warning"),
+                                ("meter_offline", "d", "active", "critical")]
 
 
 def test_one_silent_meter_in_a_working_building_is_a_meter_offline():
