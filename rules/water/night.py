@@ -3,7 +3,8 @@
 In the small hours (night_start_h..night_end_h, local time) a home uses water now and then at
 most: the lowest flow over any hour of the night is its base. Each night's MNF is the lowest
 rate over the spans of about an hour (0.95-2 h) between its readings; a night without such a
-span (a gap) is unknown, and neither counts nor breaks a run of nights.
+span (a gap) is unknown, and neither counts nor breaks a run of nights. A 10-L pulse meter
+cannot show a few litres an hour: its night is one span, the whole window.
 - warning: an MNF above night_flow_min_lph on night_flow_nights known nights in a row;
 - critical: the MNF of those nights at or above night_flow_critical_lph, or rising night on
   night (the last at least RISING_FACTOR times the first);
@@ -34,6 +35,7 @@ SPAN_MAX_S = 2.0 * HOUR_S
 AFTER_S = 0.5 * HOUR_S  # the first reading this soon after the window still closes its last hour
 NIGHTS_KEPT = 7
 RISING_FACTOR = 1.5
+COARSE_L = 10.0  # a register this coarse cannot show litres an hour: the night is judged as a whole
 
 
 def night_of(ts: float, lim: Limits) -> tuple[float, float]:
@@ -43,16 +45,17 @@ def night_of(ts: float, lim: Limits) -> tuple[float, float]:
     return day + lim.t.night_start_h * HOUR_S, day + lim.t.night_end_h * HOUR_S
 
 
-def night_min_lph(points: list[float]) -> tuple[float, float] | None:
+def night_min_lph(points: list[float], span_min_s: float = SPAN_MIN_S,
+                  span_max_s: float = SPAN_MAX_S) -> tuple[float, float] | None:
     """(MNF in L/h, median positive step in L) of one night's [ts, total, ...]; None when unknown."""
     ts, tot = points[0::2], points[1::2]
     rates = []
     j = 0
     for i in range(len(ts)):
         j = max(j, i + 1)
-        while j < len(ts) and ts[j] - ts[i] < SPAN_MIN_S:
+        while j < len(ts) and ts[j] - ts[i] < span_min_s:
             j += 1
-        if j < len(ts) and ts[j] - ts[i] <= SPAN_MAX_S:
+        if j < len(ts) and ts[j] - ts[i] <= span_max_s:
             rates.append((tot[j] - tot[i]) / (ts[j] - ts[i]) * HOUR_S)
     if not rates:
         return None
@@ -85,7 +88,11 @@ def _close_night(st: MeterState, mid: str, now: float, lim: Limits, book: Episod
     night, points = st.nk, st.nr
     st.nr, st.nk = [], None
     assert night is not None
-    found = night_min_lph(points)
+    if (st.res or 0.0) >= COARSE_L:  # a pulse meter: the night's flow over the whole window
+        window = (lim.t.night_end_h - lim.t.night_start_h) * HOUR_S
+        found = night_min_lph(points, 0.7 * window, window + AFTER_S)
+    else:
+        found = night_min_lph(points)
     if found is None:
         return
     mnf, step = found

@@ -27,8 +27,8 @@ BASE_WINDOW_S = 2 * 3600.0
 BASE_MIN_INTERVALS = 3
 RESOLUTIONS_L = (10.0, 1.0, 0.1)
 MIN_RESOLUTION_L = 0.01
-LEAK_STEP_FACTOR = 2.0
-LEAK_STEP_MAX_L = 5.0  # however large the leak's steps, a 6-L flush is still a person
+LEAK_STEP_FACTOR = 1.5
+LEAK_STEP_MAX_L = 3.0  # however large the leak's steps, a low flush (3-4 L) is still a person
 
 
 def base_flow_lps(st: MeterState) -> float:
