@@ -55,7 +55,10 @@ class WaterThresholds(BaseModel):
     night_flow_min_lph: float = Field(
         1.0, gt=0, le=1000, description="a lowest hourly flow of the night above this is a possible leak",
     )
-    night_flow_nights: int = Field(3, ge=1, le=30, description="this many such nights in a row: warning")
+    night_flow_nights: int = Field(
+        2, ge=1, le=30,
+        description="this many such nights in a row: warning (chosen on a validation split: eval water --tune)",
+    )
     night_flow_critical_lph: float = Field(
         10.0, gt=0, le=10_000, description="a lowest night flow this large (or rising night on night): critical",
     )
