@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Profile = Literal["elderly_alone", "standard"]
 
@@ -89,6 +89,13 @@ class WaterThresholds(BaseModel):
     register_backstep_l: float = Field(
         10.0, ge=0, le=1000, description="a register going down by at most this is jitter or backflow, not tamper"
     )
+
+
+    @model_validator(mode="after")
+    def _night_in_one_day(self) -> WaterThresholds:
+        if self.night_start_h >= self.night_end_h:
+            raise ValueError("night_start_h must be before night_end_h (a window within one local day, e.g. 1-5)")
+        return self
 
 
 PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {

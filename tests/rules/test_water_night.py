@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+from pydantic import ValidationError
+
 from rules.water.night import night_min_lph
 from tests.rules.water_helpers import T0, feed, of_type, readings, rules_with
 
@@ -79,3 +82,8 @@ def test_gaps_make_a_night_unknown_not_dry():
     assert night_min_lph([0.0, 0.0, 3 * 3600.0, 5.0]) is None  # one 3-h span: unknown
     assert night_min_lph([0.0, 0.0, 3600.0, 2.0, 7200.0, 4.0]) == (2.0, 2.0)
 
+
+
+def test_a_night_window_across_midnight_is_refused_with_a_clear_error():
+    with pytest.raises(ValidationError, match="night_start_h must be before night_end_h"):
+        rules_with(night_start_h=23, night_end_h=5)
