@@ -41,6 +41,7 @@ from ingest.wire.water import Reading
 from models.vision.detector import Detector
 from rules.episode import AlertChange
 from rules.water import WaterRules
+from rules.water.gateway import GATEWAY as GATEWAY_OFFLINE
 from rules.watermark import Watermark
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,10 @@ class EdgeWorker:
 
         config.state_dir.mkdir(parents=True, exist_ok=True)
         self.store = EdgeStore(config.state_dir / "edge.sqlite")
-        self.rules = WaterRules(config.water.thresholds_for(registry))
+        # A building's gateway is judged only by a worker that sees all of its meters: a hash partition splits
+        # buildings, and two partitions would each raise (and clear) the same building's gateway_offline.
+        whole_buildings = config.partition is None or config.partition.buildings is not None
+        self.rules = WaterRules(config.water.thresholds_for(registry), self._building_of if whole_buildings else None)
         self.watermark = Watermark(config.water.allowed_lateness_s, config.water.idle_advance_s)
         self.mqtt = MqttConnection(
             config.mqtt,
@@ -336,7 +340,14 @@ class EdgeWorker:
                          alert.summary)
             self.sender.wake()
 
+    def _building_of(self, meter_id: str) -> str | None:
+        meter = self.registry.meter(meter_id)
+        return meter.building if meter else None
+
     def _to_alert(self, change: AlertChange) -> Alert:
+        if change.type == GATEWAY_OFFLINE:  # its subject is the building
+            building, grid = self.registry.place(change.subject)
+            return change.to_alert(self.config.edge_id, building or change.subject, grid)
         building, grid = self.registry.place_of_meter(change.subject)
         return change.to_alert(self.config.edge_id, building, grid)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 Reason = dict[str, Any]
+VARIANT_FIELDS = ("event", "method", "signs")  # the first one the evidence has picks the sentence
 
 
 def _params(subject: str, evidence: dict[str, Any]) -> dict[str, Any]:
@@ -22,10 +23,11 @@ def _params(subject: str, evidence: dict[str, Any]) -> dict[str, Any]:
 def with_reason(alert_type: str, subject: str, evidence: dict[str, Any]) -> dict[str, Any]:
     """`evidence` with `reason`: {"key": "<type>[.<variant>]", "params": {...}}.
 
-    A variant is the evidence's own `event` (a register that went down or jumped), so one type can say two
-    things without the rules naming message keys."""
-    variant = evidence.get("event")
-    key = f"{alert_type}.{variant}" if isinstance(variant, str) else alert_type
+    A variant is the evidence's own `event` (a register that went down or jumped), `method` (a leak found
+    every hour or by night flow) or `signs` (no use events, not litres), so one type can say several things
+    without the rules naming message keys."""
+    variant = next((v for v in (evidence.get(f) for f in VARIANT_FIELDS) if isinstance(v, str)), None)
+    key = f"{alert_type}.{variant}" if variant is not None else alert_type
     return {**evidence, "reason": {"key": key, "params": _params(subject, evidence)}}
 
 

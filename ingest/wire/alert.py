@@ -18,6 +18,7 @@ AlertType = Literal[
     "water.spike",
     "water.meter_offline",
     "water.meter_tamper",
+    "water.gateway_offline",
     "elevator.ebike",
     # Not in ARCHITECTURE.md's list: a camera that stopped sending frames (as water.meter_offline for meters).
     "elevator.camera_offline",

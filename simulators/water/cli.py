@@ -24,6 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--days", type=float, default=3.0, help="simulated days (default: 3)")
     parser.add_argument("--interval", type=int, choices=(15, 60), default=15, help="reporting interval, minutes")
     parser.add_argument("--mixed-intervals", action="store_true", help="a third of the meters report hourly")
+    parser.add_argument("--mix", choices=("classic", "frugal", "mixed"), default="classic",
+                        help="households: classic (elderly and standard), frugal (frugal elderly homes), mixed "
+                             "(frugal, late sleepers, night shifts, visitors, 10-L pulse meters, hourly meters, "
+                             "hourly batch uploads; night drips and cistern leaks among the events)")
     parser.add_argument("--elderly-share", type=float, default=0.7, help="share of elderly_alone homes")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--start", help="first event time, RFC 3339 (default: now - days)")
@@ -60,7 +64,7 @@ def main(args: argparse.Namespace) -> int:
             meters=args.meters, days=args.days, interval_min=float(args.interval), seed=args.seed,
             start=parse_ts(args.start) if args.start else None, elderly_share=args.elderly_share,
             events=not args.no_events, faults=not args.no_faults, batch=args.batch, prefix=args.meter_prefix,
-            mixed_intervals=args.mixed_intervals,
+            mixed_intervals=args.mixed_intervals, mix=args.mix,
         )
         pace = DEFAULT_SPEED if speed is None else (speed or None)
         if args.live:

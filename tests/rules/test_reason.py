@@ -4,13 +4,15 @@ English; the contract's `summary` is left as it was."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from dispatch.messages import catalogue, describe, render
 from edge.evaluation.replay import replay
+from ingest.wire.water import Reading
 from rules.episode import EpisodeBook
-from rules.water.thresholds import resolve
+from rules.water.engine import WaterRules
+from rules.water.thresholds import WaterThresholds, resolve
 from simulators.water.scenario import ScenarioSpec, generate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -18,8 +20,34 @@ T0 = datetime(2026, 1, 5, tzinfo=UTC)
 
 
 def test_every_reason_of_a_simulated_fleet_is_worded_in_both_languages() -> None:
-    scenario = generate(ScenarioSpec(meters=40, days=4, interval_min=15.0, seed=3, start=T0, faults=True))
-    changes = replay(list(scenario.readings()), lambda _m: resolve("elderly_alone"), scenario.away_notices())
+    changes = []
+    for mix in ("classic", "mixed"):  # mixed: night drips, cistern leaks, batch uploads, pulse meters
+        scenario = generate(ScenarioSpec(meters=40, days=4, interval_min=15.0, seed=3, start=T0, faults=True,
+                                         mix=mix))
+        changes += replay(list(scenario.readings()), lambda _m: resolve("elderly_alone"), scenario.away_notices())
+    changes += _building_outage()
+    keys = _worded(changes)
+    assert {"water.no_usage.events", "water.tap_open", "water.continuous_flow.every_hour", "water.meter_offline",
+            "water.gateway_offline", "water.gateway_offline.cleared.reading"} <= keys, keys
+    assert any(k.endswith(".cleared.use") for k in keys), keys
+
+
+def _building_outage() -> list:
+    """Every meter of one building silent for hours, then back: a gateway_offline raised and cleared."""
+    thresholds = WaterThresholds.model_validate({"reporting_interval_min": 15})
+    rules = WaterRules(lambda _m: thresholds, {"a": "b-1", "b": "b-1", "c": "b-2"}.get)
+    out = []
+    for step in range(4 * 30):
+        ts = T0 + timedelta(minutes=15 * step)
+        for meter in "abc":
+            if meter == "c" or not 4 * 6 <= step < 4 * 20:
+                out += rules.on_reading(Reading(meter_id=meter, ts=ts, total_l=100.0 + step / 2)).changes
+        out += rules.advance(ts)
+    return out
+
+
+def _worded(changes: list) -> set[str]:
+    """The reason keys met; each reason must be worded in zh and en with every parameter it names."""
     keys = set()
     for change in changes:
         reasons = [change.evidence["reason"]]
@@ -31,8 +59,7 @@ def test_every_reason_of_a_simulated_fleet_is_worded_in_both_languages() -> None
                 text = render(reason, lang)
                 assert text is not None, f"no {lang} message for {reason['key']}"
                 assert "{" not in text and " - " not in text, (reason, text)  # every parameter it names is there
-    assert {"water.no_usage", "water.tap_open", "water.continuous_flow", "water.meter_offline"} <= keys, keys
-    assert any(k.endswith(".cleared.use") for k in keys), keys
+    return keys
 
 
 def test_every_way_an_alert_ends_has_its_words() -> None:
