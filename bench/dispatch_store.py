@@ -29,7 +29,7 @@ from dispatch.push.config import PushConfig  # noqa: E402
 from dispatch.server import start_in_thread  # noqa: E402
 from dispatch.service import DispatchService  # noqa: E402
 from dispatch.sla import SlaConfig  # noqa: E402
-from dispatch.store import AlertStore  # noqa: E402
+from dispatch.store import SqliteStore  # noqa: E402
 from tests.dispatch.loop_helpers import EDGE, OPERATOR, loop_registry, make_alert  # noqa: E402
 
 
@@ -40,7 +40,7 @@ def quantiles(values: list[float]) -> str:
 
 
 def in_process(folder: Path, n: int) -> None:
-    service = DispatchService(AlertStore(folder / "bench.sqlite"), loop_registry(), SlaConfig(), "Asia/Shanghai")
+    service = DispatchService(SqliteStore(folder / "bench.sqlite"), loop_registry(), SlaConfig(), "Asia/Shanghai")
     alerts = [make_alert(i) for i in range(n)]
     started = time.perf_counter()
     for alert in alerts:

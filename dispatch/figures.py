@@ -45,8 +45,15 @@ def today_figures(alerts: Iterable[StoredAlert], now: float, timezone: str) -> T
         counts[a.alert.severity] += 1
         if any(due is not None and due < now for due in (a.accept_due, a.resolve_due)):
             overdue += 1
+    zone = ZoneInfo(timezone)
+    by_type: dict[str, int] = {}
+    by_hour = [0] * 24
+    for a in items:
+        if _today(a.first_change_at, since):
+            by_type[a.alert.type] = by_type.get(a.alert.type, 0) + 1
+            by_hour[datetime.fromtimestamp(a.first_change_at, tz=zone).hour] += 1
     return TodayFigures(
-        date=date, timezone=timezone,
+        date=date, timezone=timezone, received_by_type=by_type, received_by_hour=by_hour,
         received=sum(_today(a.first_change_at, since) for a in items),
         dispatched=len(dispatched), accepted=len(accepted), resolved=len(resolved),
         rated=sum(_today(a.rated_at, since) for a in items),

@@ -62,3 +62,5 @@ class TodayFigures(BaseModel):
     resolve_s_p50: float | None  # dispatch → resolve, alerts resolved today
     overdue: int  # open alerts past a deadline now
     active_by_grid: dict[str, dict[str, int]]  # open alerts: queue → severity → count
+    received_by_type: dict[str, int] = {}  # alerts first received today, by alert type
+    received_by_hour: list[int] = []  # the same, by local hour 0-23 (24 numbers)

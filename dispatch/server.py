@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import resource
 import socket
 import threading
 import time
@@ -11,8 +13,11 @@ import uvicorn
 from fastapi import FastAPI
 
 from dispatch.app import create_app
-from dispatch.config import DispatchConfig
+from dispatch.config import DispatchConfig, HttpConfig
+from dispatch.http_protocol import guarded_protocol
 from ingest.registry import Registry
+
+log = logging.getLogger(__name__)
 
 
 class _Server(uvicorn.Server):
@@ -26,10 +31,49 @@ class _Server(uvicorn.Server):
         await super().shutdown(sockets)
 
 
+def uvicorn_config(app: FastAPI, http: HttpConfig, **kwargs: object) -> uvicorn.Config:
+    """uvicorn with every connection bounded: header deadline, keep-alive, header size, connection cap."""
+    return uvicorn.Config(
+        app, http=guarded_protocol(http.header_timeout_s, http.max_connections),  # type: ignore[arg-type]
+        # +1: uvicorn counts the asking connection itself; the protocol's cap is the one that binds.
+        timeout_keep_alive=http.keep_alive_s, limit_concurrency=http.max_connections + 1,
+        h11_max_incomplete_event_size=http.max_header_bytes,
+        proxy_headers=False,  # X-Forwarded-* are read only from http.trusted_proxies (dispatch.auth_session)
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+FD_RESERVE = 64  # descriptors kept for the stores, logs and outgoing connections
+
+
+def raise_file_limit() -> int:
+    """Take the hard file limit as the soft one; returns the soft limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
+def fit_file_limit(http: HttpConfig, soft: int) -> HttpConfig:
+    """Every connection is a file descriptor: keep the connection cap under the file limit, so that over-cap
+    connections are closed by us, not refused by accept() with EMFILE over and over."""
+    if soft == resource.RLIM_INFINITY or http.max_connections + FD_RESERVE <= soft:
+        return http
+    fitted = max(2, soft - FD_RESERVE)
+    log.warning("http.max_connections %d does not fit the file limit %d: using %d (raise LimitNOFILE)",
+                http.max_connections, soft, fitted)
+    return http.model_copy(update={"max_connections": fitted})
+
+
 def serve(config: DispatchConfig, registry: Registry, *, log_level: str = "info") -> None:
     """Run until interrupted (SIGINT/SIGTERM)."""
     app = create_app(config, registry)
-    _Server(uvicorn.Config(app, host=config.host, port=config.port, log_level=log_level, proxy_headers=False)).run()
+    http = fit_file_limit(config.http, raise_file_limit())
+    _Server(uvicorn_config(app, http, host=config.host, port=config.port, log_level=log_level)).run()
 
 
 @dataclass
@@ -58,7 +102,7 @@ class ServerHandle:
 
 
 def start_app_in_thread(app: FastAPI, host: str = "127.0.0.1", port: int = 0, *, timeout_s: float = 10.0,
-                        log_level: str = "warning") -> ServerHandle:
+                        log_level: str = "warning", http: HttpConfig | None = None) -> ServerHandle:
     """Serve any ASGI app on host:port (0: a free port) in a daemon thread; returns once it listens."""
     # proto=IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted connections only when the
     # socket says it is TCP; without it uvicorn's separate header and body writes meet Nagle and
@@ -67,7 +111,8 @@ def start_app_in_thread(app: FastAPI, host: str = "127.0.0.1", port: int = 0, *,
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))  # bound here, so the port is known and no other process can take it
     sock.set_inheritable(True)
-    server = _Server(uvicorn.Config(app, log_level=log_level, lifespan="on", timeout_graceful_shutdown=2))
+    server = _Server(uvicorn_config(app, http or HttpConfig(), log_level=log_level, lifespan="on",
+                                    timeout_graceful_shutdown=2))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"uvicorn-{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout_s
@@ -84,4 +129,5 @@ def start_app_in_thread(app: FastAPI, host: str = "127.0.0.1", port: int = 0, *,
 
 def start_in_thread(config: DispatchConfig, registry: Registry, **kwargs: object) -> ServerHandle:
     """The dispatch endpoint on config.listen (port 0: a free port), in a thread."""
-    return start_app_in_thread(create_app(config, registry), config.host, config.port, **kwargs)  # type: ignore[arg-type]
+    return start_app_in_thread(create_app(config, registry), config.host, config.port, http=config.http,
+                               **kwargs)  # type: ignore[arg-type]

@@ -1,130 +1,79 @@
 """The dispatch store: every edge change, each alert's current view and place in the loop,
 the audit trail, the durable SLA timers and the event log that feeds screens and phones.
 
-SQLite in WAL mode with synchronous=FULL. Every write goes through one `write()`
-transaction, so an edge change, the dispatch it causes, its timers and its feed event are
-committed together or not at all, and the endpoint's 2xx is a promise. Listeners are told
-the newest event seq after each commit (the feed hub and the pusher wake on it).
+One interface (`AlertStore`), two databases: `SqliteStore` (embedded, WAL, synchronous=FULL; the
+default) and `PostgresStore` (dispatch/store_pg.py; several replicas on one database). Every write
+goes through one `write()` transaction, so an edge change, the dispatch it causes, its timers and
+its feed event are committed together or not at all, and the endpoint's 2xx is a promise.
+Listeners are told the newest event seq after each commit (the feed hub and the pusher wake on
+it); on PostgreSQL also after the commits of other replicas.
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from dispatch.sla import Timer
+from dispatch.store_db import Db, SqliteDb
 from dispatch.store_rows import (
     ALERT_COLUMNS,
-    DISPATCH_COLUMNS,
     PutResult,
     StoredAlert,
     StoredChange,
     stored_alert,
     supersedes,
 )
+from dispatch.store_schema import apply, current_version
 from dispatch.store_tx import Tx
-from ingest.wire.alert import Alert
+from ingest.decode import condense
+from ingest.wire.alert import STORED, Alert
 from ingest.wire.dispatch import FeedEvent, Transition
 
 log = logging.getLogger(__name__)
 
-BUSY_TIMEOUT_MS = 10_000
-__all__ = ["AlertStore", "PutResult", "StoredAlert", "StoredChange", "Tx", "supersedes"]
-
-_SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS alert_changes (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        alert_id TEXT NOT NULL,
-        change_key TEXT NOT NULL UNIQUE,
-        state TEXT NOT NULL,
-        severity TEXT NOT NULL,
-        revision INTEGER,
-        received_at REAL NOT NULL,
-        applied INTEGER NOT NULL,
-        payload TEXT NOT NULL
-    )""",
-    "CREATE INDEX IF NOT EXISTS alert_changes_by_alert ON alert_changes(alert_id, id)",
-    """CREATE TABLE IF NOT EXISTS alerts (
-        id TEXT PRIMARY KEY,
-        type TEXT NOT NULL,
-        subject TEXT NOT NULL,
-        building TEXT,
-        queue TEXT NOT NULL,
-        state TEXT NOT NULL,
-        severity TEXT NOT NULL,
-        revision INTEGER,
-        first_change_at REAL NOT NULL,
-        last_change_at REAL NOT NULL,
-        last_change_id INTEGER NOT NULL,
-        changes INTEGER NOT NULL,
-        dispatch_state TEXT NOT NULL DEFAULT 'new',
-        payload TEXT NOT NULL
-    )""",
-    "CREATE INDEX IF NOT EXISTS alerts_by_queue ON alerts(queue, last_change_id)",
-    "CREATE INDEX IF NOT EXISTS alerts_by_recency ON alerts(last_change_id)",
-    """CREATE TABLE IF NOT EXISTS transitions (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        alert_id TEXT NOT NULL,
-        at REAL NOT NULL,
-        body TEXT NOT NULL
-    )""",
-    "CREATE INDEX IF NOT EXISTS transitions_by_alert ON transitions(alert_id, id)",
-    """CREATE TABLE IF NOT EXISTS events (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        alert_id TEXT NOT NULL,
-        queue TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        at REAL NOT NULL,
-        body TEXT NOT NULL
-    )""",
-    "CREATE INDEX IF NOT EXISTS events_by_queue ON events(queue, seq)",
-    """CREATE TABLE IF NOT EXISTS timers (
-        alert_id TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        level INTEGER NOT NULL,
-        due_at REAL NOT NULL,
-        PRIMARY KEY (alert_id, kind, level)
-    )""",
-    "CREATE INDEX IF NOT EXISTS timers_by_due ON timers(due_at)",
-]
+__all__ = ["AlertStore", "SqliteStore", "PutResult", "StoredAlert", "StoredChange", "Tx", "supersedes"]
 
 
 class AlertStore:
-    """One connection shared by the request threads behind a lock (writes serialise anyway)."""
+    """What every store does, on a writer and a reader connection (`Db`); subclasses open them.
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+    One writer shared by the request threads behind a lock (writes serialise anyway); reads get
+    their own connection so they never wait behind a commit's fsync."""
+
+    kind = "abstract"
+
+    def __init__(self, writer: Db, reader: Db) -> None:
         self._lock = threading.RLock()
-        self._listeners: list[Callable[[int], None]] = []
-        self._conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False,
-                                     isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            for statement in _SCHEMA:
-                self._conn.execute(statement)
-            self._migrate()
-            self._conn.execute("COMMIT")
-        # Reads get their own connection: in WAL mode they then never wait behind a commit's
-        # fsync (a push reading a snapshot, the feed, the page's lists during a burst of POSTs).
         self._read_lock = threading.Lock()
-        self._reader = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False,
-                                       isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        self._listeners: list[Callable[[int], None]] = []
+        self.quarantined = 0  # feed events quarantined by this process
+        self._conn = writer
+        self._reader = reader
 
-    def _migrate(self) -> None:
-        """A store written before the dispatch loop existed gains its columns."""
-        have = {row[1] for row in self._conn.execute("PRAGMA table_info(alerts)")}
-        for name, sql_type in DISPATCH_COLUMNS:
-            if name not in have:
-                self._conn.execute(f"ALTER TABLE alerts ADD COLUMN {name} {sql_type}")
+    def _writer(self) -> Db:
+        """The write connection (the PostgreSQL store replaces a broken one here)."""
+        return self._conn
+
+    def _read(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
+        with self._read_lock:
+            return list(self._read_conn().execute(sql, params).fetchall())
+
+    def _read_conn(self) -> Db:
+        return self._reader
+
+    def _before_commit(self, tx: Tx) -> None:
+        """A hook inside the transaction, just before COMMIT (PostgreSQL: NOTIFY the other replicas)."""
+
+    def schema_version(self) -> int:
+        with self._lock:
+            return current_version(self._writer())
 
     # -- writing --------------------------------------------------------------------------
 
@@ -132,14 +81,16 @@ class AlertStore:
     def write(self) -> Iterator[Tx]:
         """One durable transaction; listeners hear of its events after the commit."""
         with self._lock:
-            tx = Tx(self._conn)
-            self._conn.execute("BEGIN IMMEDIATE")
+            db = self._writer()
+            tx = Tx(db)
+            db.begin()
             try:
                 yield tx
+                self._before_commit(tx)
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                db.rollback()
                 raise
-            self._conn.execute("COMMIT")
+            db.commit()
             newest = tx.newest_seq
         if newest:
             self._tell(newest)
@@ -200,60 +151,70 @@ class AlertStore:
                 params.append(value)
         sql = (f"SELECT {ALERT_COLUMNS} FROM alerts" + (" WHERE " + " AND ".join(where) if where else "")
                + " ORDER BY last_change_id DESC LIMIT ?")
-        with self._read_lock:
-            rows = self._reader.execute(sql, (*params, limit)).fetchall()
-        return [stored_alert(row) for row in rows]
+        return [stored_alert(row) for row in self._read(sql, (*params, limit))]
 
     def get(self, alert_id: str) -> StoredAlert | None:
-        with self._read_lock:
-            row = self._reader.execute(f"SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ?", (alert_id,)).fetchone()
-        return stored_alert(row) if row else None
+        rows = self._read(f"SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ?", (alert_id,))
+        return stored_alert(rows[0]) if rows else None
 
     def history(self, alert_id: str) -> list[StoredChange]:
         """Every edge change received for the alert, in the order received."""
-        with self._read_lock:
-            rows = self._reader.execute(
-                "SELECT id, received_at, applied, payload FROM alert_changes WHERE alert_id = ? ORDER BY id",
-                (alert_id,),
-            ).fetchall()
-        return [StoredChange(row[0], row[1], bool(row[2]), Alert.model_validate_json(row[3])) for row in rows]
+        rows = self._read("SELECT id, received_at, applied, payload FROM alert_changes WHERE alert_id = ? ORDER BY id",
+                          (alert_id,))
+        return [StoredChange(row[0], row[1], bool(row[2]), Alert.model_validate_json(row[3], context=STORED))
+                for row in rows]
 
     def transitions(self, alert_id: str) -> list[Transition]:
         """The loop's steps for the alert, oldest first: the audit trail."""
-        with self._read_lock:
-            rows = self._reader.execute("SELECT body FROM transitions WHERE alert_id = ? ORDER BY id",
-                                      (alert_id,)).fetchall()
+        rows = self._read("SELECT body FROM transitions WHERE alert_id = ? ORDER BY id", (alert_id,))
         return [Transition.model_validate_json(row[0]) for row in rows]
 
     def events_after(self, seq: int, *, queues: Collection[str] | None = None, limit: int = 500) -> list[FeedEvent]:
-        """Feed events after `seq`, oldest first; `queues` None: all."""
+        """Feed events after `seq`, oldest first; `queues` None: all. An event that cannot be read back is
+        quarantined and skipped, so no reader (the feed, the pusher's persisted cursor) stops at it."""
         if queues is not None and not queues:
             return []
-        sql, params = "SELECT body FROM events WHERE seq > ?" + _queue_filter(queues), [seq, *sorted(queues or ())]
-        with self._read_lock:
-            rows = self._reader.execute(sql + " ORDER BY seq LIMIT ?", (*params, limit)).fetchall()
-        return [FeedEvent.model_validate_json(row[0]) for row in rows]
+        sql = ("SELECT seq, body FROM events WHERE seq > ? AND seq NOT IN (SELECT seq FROM quarantined_events)"
+               + _queue_filter(queues) + " ORDER BY seq LIMIT ?")
+        params = (seq, *sorted(queues or ()), limit)
+        while True:
+            events, bad = [], []
+            for row_seq, body in self._read(sql, params):
+                try:
+                    events.append(FeedEvent.model_validate_json(body, context=STORED))
+                except ValidationError as exc:
+                    bad.append((row_seq, condense(exc, root="event")))
+            if not bad:
+                return events
+            self._quarantine(bad)  # then read the page again: it is full again without them
+
+    def _quarantine(self, bad: list[tuple[int, str]]) -> None:
+        with self.write() as tx:
+            tx.db.executemany("INSERT INTO quarantined_events(seq, at, error) VALUES (?, ?, ?)"
+                              " ON CONFLICT (seq) DO NOTHING", [(seq, time.time(), error) for seq, error in bad])
+        for seq, error in bad:
+            self.quarantined += 1
+            log.error("feed event %d cannot be read back (%s): quarantined, every reader skips it", seq, error)
+
+    def quarantined_events(self) -> list[tuple[int, str]]:
+        """(seq, why) of the events skipped because they could not be read back."""
+        return [(row[0], row[1]) for row in self._read("SELECT seq, error FROM quarantined_events ORDER BY seq")]
 
     def last_seq(self) -> int:
-        with self._read_lock:
-            return self._reader.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
+        return self._read("SELECT COALESCE(MAX(seq), 0) FROM events")[0][0]
 
     def next_due(self) -> float | None:
         """When the next SLA timer falls due (epoch s), None when none is pending."""
-        with self._read_lock:
-            return self._reader.execute("SELECT MIN(due_at) FROM timers").fetchone()[0]
+        return self._read("SELECT MIN(due_at) FROM timers")[0][0]
 
     def timers_of(self, alert_id: str) -> list[Timer]:
-        with self._read_lock:
-            rows = self._reader.execute("SELECT kind, level, due_at FROM timers WHERE alert_id = ? ORDER BY due_at",
-                                      (alert_id,)).fetchall()
+        rows = self._read("SELECT kind, level, due_at FROM timers WHERE alert_id = ? ORDER BY due_at", (alert_id,))
         return [Timer(*row) for row in rows]
 
     def counts(self) -> dict[str, int]:
-        with self._read_lock:
-            changes = self._reader.execute("SELECT COUNT(*) FROM alert_changes").fetchone()[0]
-            alerts = self._reader.execute("SELECT COUNT(*) FROM alerts").fetchone()[0]
-            timers = self._reader.execute("SELECT COUNT(*) FROM timers").fetchone()[0]
+        changes = self._read("SELECT COUNT(*) FROM alert_changes")[0][0]
+        alerts = self._read("SELECT COUNT(*) FROM alerts")[0][0]
+        timers = self._read("SELECT COUNT(*) FROM timers")[0][0]
         return {"changes": changes, "alerts": alerts, "timers": timers, "events": self.last_seq()}
 
     def since(self, epoch_s: float, queues: Collection[str] | None = None) -> list[StoredAlert]:
@@ -264,18 +225,32 @@ class AlertStore:
             return []
         sql += _queue_filter(queues)
         params: list[object] = [epoch_s] * 3 + sorted(queues or ())
-        with self._read_lock:
-            rows = self._reader.execute(sql, params).fetchall()
-        return [stored_alert(row) for row in rows]
+        return [stored_alert(row) for row in self._read(sql, params)]
 
     def ping(self) -> bool:
-        with self._lock:
-            return self._conn.execute("SELECT 1").fetchone() == (1,)
+        try:
+            return tuple(self._read("SELECT 1")[0]) == (1,)
+        except Exception:  # the database is gone: unhealthy, not a 500
+            log.warning("store: ping failed", exc_info=True)
+            return False
 
     def close(self) -> None:
         with self._lock, self._read_lock:
             self._reader.close()
             self._conn.close()
+
+
+class SqliteStore(AlertStore):
+    """The embedded store: one SQLite file in WAL mode, synchronous=FULL; one process writes it."""
+
+    kind = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        writer = SqliteDb(self.path)
+        apply(writer)
+        super().__init__(writer, SqliteDb(self.path, read_only=True))
 
 
 def _queue_filter(queues: Collection[str] | None) -> str:

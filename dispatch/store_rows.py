@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ingest.wire.alert import Alert
+from ingest.wire.alert import STORED, Alert
 from ingest.wire.dispatch import AlertView, DispatchInfo
 
 # Columns the dispatch loop added to `alerts` (a store from before them is migrated).
@@ -85,7 +85,8 @@ class StoredAlert:
         fields = self.alert.model_dump(mode="json")
         if not with_snapshot:
             fields["snapshot_jpeg_b64"] = None  # lists and feeds stay small; the detail carries it
-        return AlertView(**fields, dispatch=self.info())
+            fields["evidence"] = {k: v for k, v in fields["evidence"].items() if k != "clip_preview_jpeg_b64"}
+        return AlertView.model_validate({**fields, "dispatch": self.info()}, context=STORED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,4 +98,4 @@ class StoredChange:
 
 
 def stored_alert(row: tuple) -> StoredAlert:
-    return StoredAlert(Alert.model_validate_json(row[0]), *row[1:])
+    return StoredAlert(Alert.model_validate_json(row[0], context=STORED), *row[1:])

@@ -1,11 +1,15 @@
-"""Writes of the dispatch store, all inside one `AlertStore.write()` transaction."""
+"""Writes of the dispatch store, all inside one `AlertStore.write()` transaction.
+
+The SQL is what SQLite and PostgreSQL both run (dispatch/store_db.py): keys come back by
+`RETURNING`, conflicts are `ON CONFLICT` clauses.
+"""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 
 from dispatch.sla import Timer
+from dispatch.store_db import Db
 from dispatch.store_rows import ALERT_COLUMNS, PutResult, StoredAlert, at, stored_alert, supersedes
 from ingest.wire.alert import Alert
 from ingest.wire.dispatch import OPEN_STATES, FeedEvent, Transition
@@ -19,21 +23,26 @@ _SETTABLE = frozenset({
 class Tx:
     """Handed out by `AlertStore.write()`; valid only inside that `with` block."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Db) -> None:
         self._conn = conn
         self.newest_seq = 0
+
+    @property
+    def db(self) -> Db:
+        """The transaction's connection, for bulk work inside it (`gridwatch dispatch migrate --from-sqlite`)."""
+        return self._conn
 
     def put_change(self, alert: Alert, now: float, queue: str) -> PutResult:
         """Store one edge change, idempotent on its content; `queue` is used for a new alert."""
         payload = alert.to_json()
-        cursor = self._conn.execute(
-            "INSERT OR IGNORE INTO alert_changes(alert_id, change_key, state, severity, revision, received_at,"
-            " applied, payload) VALUES (?, ?, ?, ?, ?, ?, 0, ?)",
+        inserted = self._conn.execute(
+            "INSERT INTO alert_changes(alert_id, change_key, state, severity, revision, received_at,"
+            " applied, payload) VALUES (?, ?, ?, ?, ?, ?, 0, ?) ON CONFLICT (change_key) DO NOTHING RETURNING id",
             (alert.id, alert.change_key(), alert.state, alert.severity, alert.revision, now, payload),
-        )
-        if cursor.rowcount == 0:
+        ).fetchone()
+        if inserted is None:
             return PutResult(stored=False, duplicate=True, applied=False, change_id=None)
-        change_id = cursor.lastrowid
+        change_id = inserted[0]
         current = self._conn.execute("SELECT state, revision FROM alerts WHERE id = ?", (alert.id,)).fetchone()
         created = current is None
         if created:
@@ -81,9 +90,10 @@ class Tx:
         stored = self.row(alert_id)
         if stored is None:
             raise KeyError(alert_id)
-        cursor = self._conn.execute("INSERT INTO events(alert_id, queue, kind, at, body) VALUES (?, ?, ?, ?, '')",
-                                    (alert_id, stored.queue, kind, now))
-        seq = cursor.lastrowid
+        seq = self._conn.execute(
+            "INSERT INTO events(alert_id, queue, kind, at, body) VALUES (?, ?, ?, ?, '') RETURNING seq",
+            (alert_id, stored.queue, kind, now),
+        ).fetchone()[0]
         event = FeedEvent(seq=seq, kind=kind, at=at(now), alert=stored.view(with_snapshot=False), transition=transition,
                           notify=list(notify), reason=reason)
         self._conn.execute("UPDATE events SET body = ? WHERE seq = ?", (event.model_dump_json(), seq))
@@ -92,12 +102,13 @@ class Tx:
 
     def set_timers(self, alert_id: str, timers: Iterable[Timer]) -> None:
         self._conn.executemany(
-            "INSERT OR REPLACE INTO timers(alert_id, kind, level, due_at) VALUES (?, ?, ?, ?)",
+            "INSERT INTO timers(alert_id, kind, level, due_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (alert_id, kind, level) DO UPDATE SET due_at = excluded.due_at",
             [(alert_id, t.kind, t.level, t.due_at) for t in timers],
         )
 
     def pending_timers(self, alert_id: str) -> list[Timer]:
-        rows = self._conn.execute("SELECT kind, level, due_at FROM timers WHERE alert_id = ?", (alert_id,))
+        rows = self._conn.execute("SELECT kind, level, due_at FROM timers WHERE alert_id = ?", (alert_id,)).fetchall()
         return [Timer(*row) for row in rows]
 
     def cancel_timers(self, alert_id: str, kind: str | None = None) -> None:
@@ -107,13 +118,16 @@ class Tx:
             self._conn.execute("DELETE FROM timers WHERE alert_id = ? AND kind = ?", (alert_id, kind))
 
     def take_due_timer(self, now: float) -> tuple[str, Timer] | None:
-        """Remove and return the earliest timer due by `now`."""
+        """Remove and return the earliest timer due by `now`. Its escalation is written in the same
+        transaction, and writers take turns (SQLite's write lock, PostgreSQL's advisory transaction
+        lock), so of all replicas exactly one takes each timer; one that dies before its commit
+        takes nothing."""
         row = self._conn.execute(
             "SELECT alert_id, kind, level, due_at FROM timers WHERE due_at <= ? ORDER BY due_at LIMIT 1", (now,)
         ).fetchone()
         if row is None:
             return None
-        self._conn.execute("DELETE FROM timers WHERE alert_id = ? AND kind = ? AND level = ?", row[:3])
+        self._conn.execute("DELETE FROM timers WHERE alert_id = ? AND kind = ? AND level = ?", tuple(row[:3]))
         return row[0], Timer(*row[1:])
 
     def open_load(self, workers: Iterable[str]) -> dict[str, int]:

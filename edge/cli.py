@@ -3,16 +3,45 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import logging
 import signal
 import sys
 import threading
 from pathlib import Path
 
+from edge.errors import CommandError
 from ingest.yamlconf import ConfigError, load_yaml
 
 REGISTRY_KEYS = {"grids", "workers", "buildings", "meters", "elevators", "stations"}
-DISPATCH_KEYS = {"listen", "auth", "sla", "push", "timezone"}
+DISPATCH_KEYS = {"listen", "auth", "sla", "push", "timezone", "store"}
+
+
+def known_failures() -> tuple[type[BaseException], ...]:
+    """What a command may end with that a person can act on: printed as one line, never a traceback."""
+    from dispatch.auth import AuthConfigError
+
+    return (CommandError, ConfigError, AuthConfigError, FileNotFoundError, IsADirectoryError, PermissionError)
+
+
+def missing_secrets(mqtt, where: str) -> list[str]:
+    """An MQTT password named by the config but absent from the environment and /run/secrets."""
+    from ingest.config import secret
+
+    if mqtt is None or not mqtt.password_env or secret(mqtt.password_env) is not None:
+        return []
+    return [f"{where}: mqtt.password_env names {mqtt.password_env}, which is not set (neither in the environment "
+            f"nor as /run/secrets/{mqtt.password_env})"]
+
+
+def _missing_camera_secrets(registry, where) -> list[str]:
+    """A camera source's `${NAME}` credentials that are not set: the camera could never connect."""
+    from ingest.config import secret
+    from ingest.registry import source_secrets
+
+    return [f"{where}: elevator {e.id}: its source names {name}, which is not set (neither in the environment nor "
+            f"as /run/secrets/{name})"
+            for e in registry.elevators for name in source_secrets(e.source) if secret(name) is None]
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -31,18 +60,37 @@ def _wait_for_signal() -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """Validate an edge config, a dispatch config or a registry; every error with its line."""
+    """Validate edge configs, dispatch configs or registries, every error with its line; then what
+    each partition owns (edge configs with `partition:`, or a registry with --partitions N)."""
+    results = [_check_one(Path(f), args.kind) for f in args.file]
+    if any(r is None for r in results):
+        return 1
+    named = [(str(path), config.partition, registry) for path, config, registry in
+             (r for r in results if r is not None) if getattr(config, "partition", None) is not None]
+    if args.partitions and results[0] is not None and results[0][2] is not None:
+        from edge.partition_view import hash_partitions
+
+        registry = results[0][2]
+        named += [(name, part, registry) for name, part in hash_partitions(args.partitions)]
+    if named:
+        from edge.partition_view import partition_table
+
+        for line in partition_table([(n, p) for n, p, _r in named], named[0][2]):
+            print(line)
+    return 0
+
+
+def _check_one(path: Path, kind_asked: str | None):
+    """(path, config or None, registry or None) when valid; None after printing the errors."""
     from dispatch.config import DispatchConfig
     from edge.config import EdgeConfig, load_registry
+    from ingest.registry import Registry
     from ingest.yamlconf import validate_file
 
-    path = Path(args.file)
+    config, registry = None, None
     try:
         data, _ = load_yaml(path)
-        keys = set(data) if isinstance(data, dict) else set()
-        kind = args.kind or (
-            "registry" if keys and keys <= REGISTRY_KEYS else "dispatch" if keys & DISPATCH_KEYS else "edge"
-        )
+        kind = kind_asked or _guess_kind(set(data) if isinstance(data, dict) else set())
         errors: list[str] = []
         registry_path = None
         if kind == "registry":
@@ -59,7 +107,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                 errors += _elevator_model_errors(path, config.elevator)
         if registry_path is not None:
             try:
-                load_registry(registry_path)
+                registry = load_registry(registry_path)
                 summary += f", registry {registry_path}"
             except ConfigError as exc:
                 errors += exc.errors
@@ -69,9 +117,20 @@ def cmd_check(args: argparse.Namespace) -> int:
         for line in exc.errors:
             print(line, file=sys.stderr)
         print(f"{path}: {len(exc.errors)} error(s)", file=sys.stderr)
-        return 1
+        return None
     print(f"{path}: OK ({summary})")
-    return 0
+    return path, config, registry if registry is not None else Registry()
+
+
+def _guess_kind(keys: set[str]) -> str:
+    """The kind whose own keys the file shares most (a typo'd key must not turn a registry into an edge config)."""
+    if keys & DISPATCH_KEYS:
+        return "dispatch"
+    from edge.config import EdgeConfig
+
+    edge_keys = set(EdgeConfig.model_fields)
+    registry_like = {k for k in keys - edge_keys if difflib.get_close_matches(k, REGISTRY_KEYS, n=1, cutoff=0.75)}
+    return "registry" if keys and len(registry_like) * 2 > len(keys) else "edge"
 
 
 def _elevator_model_errors(path: Path, elevator) -> list[str]:
@@ -121,13 +180,19 @@ def _decision_card_errors(model: Path, elevator, where) -> list[str]:
     return errors
 
 
-def _load(config_loader, path: str | None):
+def _load(config_loader, path: str | None, cameras: bool = False):
     """(config, registry), or None after printing every error with its line."""
     from edge.config import load_registry
 
     try:
         config = config_loader(path)
-        return config, load_registry(config.registry)
+        loaded = config, load_registry(config.registry)
+        problems = missing_secrets(config.mqtt, str(path or "defaults"))
+        if cameras:  # the edge opens them; dispatch only names them
+            problems += _missing_camera_secrets(loaded[1], config.registry)
+        if problems:
+            raise ConfigError(problems)
+        return loaded
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return None
@@ -137,7 +202,7 @@ def cmd_edge(args: argparse.Namespace) -> int:
     from edge.config import load_edge_config
     from edge.worker import EdgeWorker
 
-    loaded = _load(load_edge_config, args.config)
+    loaded = _load(load_edge_config, args.config, cameras=True)
     if loaded is None:
         return 1
     config, registry = loaded
@@ -150,13 +215,23 @@ def cmd_edge(args: argparse.Namespace) -> int:
 
 
 def cmd_dispatch(args: argparse.Namespace) -> int:
-    from dispatch.config import load_dispatch_config
+    from dispatch.config import StoreConfigError, load_dispatch_config
     from dispatch.server import serve
+    from dispatch.store_schema import SchemaError
 
     loaded = _load(load_dispatch_config, args.config)
     if loaded is None:
         return 1
-    serve(*loaded)
+    try:
+        serve(*loaded)
+    except (StoreConfigError, SchemaError) as exc:
+        print(f"gridwatch dispatch: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # psycopg.OperationalError and kin: say which database, not a traceback
+        if type(exc).__module__.startswith("psycopg"):
+            print(f"gridwatch dispatch: cannot open the PostgreSQL store: {exc}", file=sys.stderr)
+            return 1
+        raise
     return 0
 
 
@@ -180,6 +255,11 @@ def build_parser() -> argparse.ArgumentParser:
     dispatch = sub.add_parser("dispatch", help="run the dispatch endpoint")
     dispatch.add_argument("--config", help="dispatch.yaml (default: embedded defaults)")
     dispatch.set_defaults(func=cmd_dispatch)
+    dispatch_sub = dispatch.add_subparsers(dest="dispatch_command")
+    from dispatch import store_import
+
+    store_import.add_arguments(dispatch_sub.add_parser(
+        "migrate", help="apply the store's schema migrations; --from-sqlite imports a SQLite store into PostgreSQL"))
 
     sim = sub.add_parser("sim", help="simulators").add_subparsers(dest="sim", required=True)
     water = sim.add_parser("water", help="a fleet of smart water meters, or a replay of the DAIAD trial")
@@ -216,9 +296,17 @@ def build_parser() -> argparse.ArgumentParser:
     model_cli.add_arguments(model)
     model.set_defaults(func=model_cli.main)
 
+    acl = sub.add_parser("acl", help="the Mosquitto ACL of a site from its registry (one user per device)")
+    from edge import acl as acl_module
+
+    acl_module.add_arguments(acl)
+    acl.set_defaults(func=acl_module.main)
+
     check = sub.add_parser("check", help="validate a config or registry file")
-    check.add_argument("file")
+    check.add_argument("file", nargs="+", help="one file, or a district's edge configs to see their partitions")
     check.add_argument("--kind", choices=["edge", "dispatch", "registry"], help="default: guessed from the keys")
+    check.add_argument("--partitions", type=int, metavar="N",
+                       help="with a registry: what each of N hash partitions would own")
     check.set_defaults(func=cmd_check)
     return parser
 
@@ -226,7 +314,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except known_failures() as exc:
+        message = str(exc) if not isinstance(exc, OSError) or not exc.filename else \
+            f"{exc.filename}: {exc.strerror or exc}"
+        print(f"gridwatch {args.command}: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -9,9 +9,10 @@ from typing import Any
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
 from edge.elevator.config import ElevatorConfig
-from ingest.config import MqttConfig, Section, TimeSeriesConfig
+from edge.partition import PartitionConfig
+from ingest.config import MqttConfig, Section, TimeSeriesConfig, check_listen, check_url
 from ingest.registry import Registry
-from ingest.yamlconf import ConfigError, format_errors, load_yaml, validate_file
+from ingest.yamlconf import ConfigError, format_errors, load_yaml, located, validate_file
 from rules.water.thresholds import Profile, WaterThresholds, resolve
 
 
@@ -22,6 +23,11 @@ class DispatchClientConfig(Section):
     retry_initial_s: float = Field(0.5, gt=0, le=60)
     retry_max_s: float = Field(60.0, gt=0, le=3600)
 
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return check_url(value, ("http", "https"), "http://host:8600/api/v1/alerts") or value
+
 
 class IngestConfig(Section):
     max_future_skew_s: float = Field(
@@ -30,6 +36,13 @@ class IngestConfig(Section):
     earliest_ts: str = Field("2000-01-01T00:00:00Z", description="readings before this are rejected")
     max_lateness_h: float = Field(
         24.0 * 30, gt=0, description="readings this far behind the fleet watermark are dead letters"
+    )
+    max_unregistered_meters: int = Field(
+        1000, ge=0, description="meters not in the registry processed at once; readings of more are dead letters"
+    )
+    unregistered_meter_expire_h: float = Field(
+        48.0, gt=0, description="a meter not in the registry whose last reading is this far behind the fleet "
+        "watermark, with no open alert, is forgotten (its state freed)"
     )
 
 
@@ -97,10 +110,18 @@ class EdgeConfig(Section):
     ingest: IngestConfig = IngestConfig()
     water: WaterRulesConfig = WaterRulesConfig()
     elevator: ElevatorConfig = ElevatorConfig()
+    partition: PartitionConfig | None = Field(
+        None, description="own a part of the fleet: {buildings: [...]} or {index, count} (edge/partition.py); "
+        "null: every meter and camera, on the wildcard topics")
     health_listen: str | None = Field(
         "127.0.0.1:8610", pattern=r"^[^:\s]+:\d{1,5}$", description="/healthz, /status and /metrics; null: off"
     )
     metrics: MetricsConfig = MetricsConfig()
+
+    @field_validator("health_listen")
+    @classmethod
+    def _listen(cls, value: str | None) -> str | None:
+        return check_listen(value)
 
     @field_validator("registry", "state_dir")
     @classmethod
@@ -115,23 +136,23 @@ def load_registry(path: Path | None) -> Registry:
     """The registry at `path`, an empty one when none is configured."""
     if path is None:
         return Registry()
-    registry = validate_file(Registry, path)
-    _check_thresholds(path, registry)
+    registry = validate_file(Registry, path, context={"references": "deferred"})
+    _, lines = load_yaml(path)
+    errors = [located(path, lines, loc, message) for loc, message in registry.reference_problems()]
+    errors += _threshold_errors(path, lines, registry)
+    if errors:
+        raise ConfigError(errors)
     return registry
 
 
-def _check_thresholds(path: Path, registry: Registry) -> None:
+def _threshold_errors(path: Path, lines: dict, registry: Registry) -> list[str]:
     errors: list[str] = []
-    lines: dict | None = None
     for i, meter in enumerate(registry.meters):
         try:
             resolve(meter.profile, meter.thresholds)
         except ValidationError as exc:
-            if lines is None:
-                _, lines = load_yaml(path)
-            errors += format_errors(path, lines, exc, prefix=("meters", i, "thresholds"))
-    if errors:
-        raise ConfigError(errors)
+            errors += format_errors(path, lines, exc, prefix=("meters", i, "thresholds"), model=WaterThresholds)
+    return errors
 
 
 def load_edge_config(path: str | Path | None) -> EdgeConfig:

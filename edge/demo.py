@@ -17,6 +17,7 @@ import os
 import secrets
 import signal
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -81,10 +82,13 @@ DEMO_SLA = SlaConfig(critical=SeverityDeadlines(accept_min=1, resolve_min=10),
 
 
 class Console:
-    """Prints each alert as the edge publishes it, and each door command the edge sends; counts them."""
+    """Prints each alert as the edge publishes it, with the wall time, and each door command the edge sends;
+    counts them by kind for the closing line."""
 
     def __init__(self) -> None:
         self.ebike_alerts: set[str] = set()
+        self.alerts: dict[str, set[str]] = {}
+        self.changes: dict[str, int] = {}
         self.commands: dict[str, int] = {}
         self._lock = threading.Lock()
 
@@ -99,14 +103,18 @@ class Console:
             pass
 
     def _alert(self, alert: dict) -> None:
-        if alert["type"] == "elevator.ebike":
-            with self._lock:
-                known = alert["id"] in self.ebike_alerts
+        kind = alert["type"]
+        with self._lock:
+            known = alert["id"] in self.alerts.setdefault(kind, set())
+            self.alerts[kind].add(alert["id"])
+            self.changes[kind] = self.changes.get(kind, 0) + 1
+            if kind == "elevator.ebike":
                 self.ebike_alerts.add(alert["id"])
-            if known and alert["state"] == "active":
-                return  # an e-bike episode updates often (box, count, clip): the raise and the clear say enough
-        print(f"  [{alert['state']:>7}] {alert['severity']:<8} {alert['type']:<22} "
-              f"{alert['subject']:<12} grid={alert.get('grid')}  {alert['summary']}", flush=True)
+        if kind == "elevator.ebike" and known and alert["state"] == "active":
+            return  # an e-bike episode updates often (box, count, clip): the raise and the clear say enough
+        event = _short_ts(alert.get("cleared_at") or alert.get("raised_at"))
+        print(f"{time.strftime('%H:%M:%S')} [{alert['state']:>7}] {alert['severity']:<8} {kind:<22} "
+              f"{alert['subject']:<12} grid={alert.get('grid')}  {alert['summary']}  (event time {event})", flush=True)
 
     def _command(self, elevator_id: str, command: dict) -> None:
         action = command["action"]
@@ -114,7 +122,36 @@ class Console:
             self.commands[action] = self.commands.get(action, 0) + 1
         alert = f" (alert {command['alert_id']})" if command.get("alert_id") else ""
         text = f": {command['text']}" if command.get("text") else ""
-        print(f"  [   door] {elevator_id} {action}{alert}{text}", flush=True)
+        print(f"{time.strftime('%H:%M:%S')} [   door] {elevator_id} {action}{alert}{text}", flush=True)
+
+    def tally(self) -> str:
+        """`N alert changes (M alerts: water.tap_open 2, elevator.ebike 1, ...)`, every kind the edge raised."""
+        with self._lock:
+            kinds = sorted(self.alerts, key=lambda k: (-len(self.alerts[k]), k))
+            per_kind = ", ".join(f"{k} {len(self.alerts[k])}" for k in kinds) or "none"
+            return (f"{sum(self.changes.values())} alert changes "
+                    f"({sum(len(v) for v in self.alerts.values())} alerts: {per_kind})")
+
+
+def _short_ts(ts: str | None) -> str:
+    """`2026-12-01T00:51:07Z` -> `12-01 00:51`: the simulated days run at thousands of times real time."""
+    return f"{ts[5:10]} {ts[11:16]}" if ts and len(ts) >= 16 else "-"
+
+
+class DeadLetterLine(logging.Handler):
+    """The edge's dead-letter warnings as console lines: the simulator sends those bad payloads on purpose."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"{time.strftime('%H:%M:%S')} [  dead ] {record.getMessage()} (a bad payload the simulator sends on "
+              "purpose: the edge rejects it and goes on)", flush=True)
+
+
+def _quiet_opencv() -> None:
+    """OpenCV's own `[ WARN:0@…]` lines (a short JPEG, a codec probe) say nothing to a demo's viewer."""
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    cv2 = sys.modules.get("cv2")
+    if cv2 is not None:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
 def _elevator_footage() -> tuple[Source | None, str]:
@@ -157,6 +194,10 @@ def run_demo(args: argparse.Namespace) -> int:
     if not getattr(args, "verbose", False):
         # The console shows each alert once; logs say only what went wrong (-v for everything).
         logging.getLogger().setLevel(logging.WARNING)
+    deadletters = logging.getLogger("ingest.deadletter")
+    deadletters.addHandler(DeadLetterLine(logging.WARNING))
+    deadletters.propagate = False
+    _quiet_opencv()
     state_dir = args.state_dir or Path(tempfile.mkdtemp(prefix="gridwatch-demo-"))
     state_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("GRIDWATCH_TOKEN", secrets.token_urlsafe(16))
@@ -249,7 +290,9 @@ gridwatch demo is running ({args.meters} simulated homes, {args.speed:g}x time, 
   see the alerts:      curl -H 'Authorization: Bearer {operator_token}' {dispatch.url}/api/v1/alerts
   elevators:           {cameras_line}
   ground truth:        {state_dir / "scenario" / "truth.jsonl"}
-Alerts as the edge raises them, and the elevator door commands (Ctrl-C stops):
+The simulated meters also send some bad payloads on purpose (not JSON, a negative register, a clock years
+ahead): the edge rejects each to the dead-letter topic and goes on; the first of each kind is shown as [  dead ].
+Alerts as the edge raises them (wall time first, event time last), and the elevator door commands (Ctrl-C stops):
 """,
         flush=True,
     )
@@ -274,7 +317,7 @@ Alerts as the edge raises them, and the elevator door commands (Ctrl-C stops):
     listener.stop()
     dispatch.stop()
     broker.stop()
-    print(f"demo stopped: {snapshot['readings']} readings, {snapshot['alert_changes']} alert changes, "
+    print(f"demo stopped: {snapshot['readings']} readings, {console.tally()}, "
           f"{sum(snapshot['dead_letters'].values())} dead letters; grid workers accepted {loop['accepted']}, "
           f"resolved {loop['resolved']}, ignored {loop['ignored']}; {len(console.ebike_alerts)} e-bike alerts, "
           f"doors held {console.commands.get('hold_door', 0)}, released {console.commands.get('release_door', 0)}; "

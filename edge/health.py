@@ -26,6 +26,7 @@ class HealthServer:
         snapshot_fn, healthy_fn = snapshot, healthy
 
         class Handler(BaseHTTPRequestHandler):
+            timeout = 10  # seconds per socket read: a client that sends nothing does not keep its thread
             def do_GET(self) -> None:  # noqa: N802 (stdlib name)
                 path = self.path.split("?", 1)[0]
                 if path == "/healthz":

@@ -42,10 +42,13 @@ class EdgeStore:
         meter_states: Mapping[str, dict[str, Any]],
         alerts: Sequence[Alert],
         values: Mapping[str, Any] | None = None,
+        forget_meters: Sequence[str] = (),
     ) -> int:
         """Persist changed state and new alert changes atomically; returns changes added."""
         with self.conn:  # one transaction: BEGIN ... COMMIT, rolled back on error
             self.conn.execute("BEGIN")
+            if forget_meters:
+                self.conn.executemany("DELETE FROM meter_state WHERE meter_id = ?", [(m,) for m in forget_meters])
             if meter_states:
                 self.conn.executemany(
                     "INSERT INTO meter_state (meter_id, state) VALUES (?, ?) "

@@ -14,7 +14,7 @@ import logging
 import queue
 import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +26,7 @@ from edge.elevator.pipeline import ElevatorPipeline
 from edge.health import HealthServer
 from edge.metrics import BoundedLabels, edge_registry
 from edge.outbox import Outbox
+from edge.partition import restrict, share_of
 from edge.store import EdgeStore
 from ingest.config import secret
 from ingest.deadletter import DeadLetterSink
@@ -40,10 +41,14 @@ from ingest.wire.water import Reading
 from models.vision.detector import Detector
 from rules.episode import AlertChange
 from rules.water import WaterRules
+from rules.water.gateway import GATEWAY as GATEWAY_OFFLINE
 from rules.watermark import Watermark
 
 log = logging.getLogger(__name__)
 
+# Dead letters per batch: each of the first few bad readings quoted alone, then one line for the rest (a
+# batch of 10,000 bad readings made 10,000 letters, each quoting the batch's first 200 bytes).
+MAX_LETTERS_PER_BATCH = 20
 CHECKPOINT_EVERY_S = 0.2
 ADVANCE_EVERY_S = 0.5
 STATS_EVERY_S = 60.0
@@ -63,11 +68,18 @@ class EdgeWorker:
     def __init__(self, config: EdgeConfig, registry: Registry, detector: Detector | None = None) -> None:
         """`detector`: the e-bike detector (default: loaded from `config.elevator`)."""
         self.config = config
-        self.registry = registry
         self.topics = Topics(config.mqtt.topic_prefix)
+        self.share = share_of(config.partition, registry) if config.partition else None
+        if self.share is not None:  # rules, cameras and sources see only this partition's subjects
+            registry = restrict(registry, self.share)
+        self.registry = registry
         self.stats = WorkerStats()
         self.earliest = parse_ts(config.ingest.earliest_ts)
-        self._unknown_meters: set[str] = set()
+        # Meters not in the registry -> event time of their last reading: bounded and expired (IngestConfig).
+        self._unregistered: OrderedDict[str, float] = OrderedDict()
+        self._forgotten: list[str] = []  # meter states to delete at the next checkpoint
+        self.unregistered_refused = 0
+        self.unregistered_expired = 0
         self._queue: queue.Queue[InboundMessage] = queue.Queue(maxsize=max(2 * config.mqtt.max_inflight, 1000))
         self._stop = threading.Event()
         self._accepting = True
@@ -75,13 +87,15 @@ class EdgeWorker:
 
         config.state_dir.mkdir(parents=True, exist_ok=True)
         self.store = EdgeStore(config.state_dir / "edge.sqlite")
-        self.rules = WaterRules(config.water.thresholds_for(registry))
+        # A building's gateway is judged only by a worker that sees all of its meters: a hash partition splits
+        # buildings, and two partitions would each raise (and clear) the same building's gateway_offline.
+        whole_buildings = config.partition is None or config.partition.buildings is not None
+        self.rules = WaterRules(config.water.thresholds_for(registry), self._building_of if whole_buildings else None)
         self.watermark = Watermark(config.water.allowed_lateness_s, config.water.idle_advance_s)
         self.mqtt = MqttConnection(
             config.mqtt,
             config.mqtt.client_id or f"gridwatch-{config.edge_id}",
-            subscriptions=self.topics.water_subscriptions()
-            + (self.topics.elevator_subscriptions() if config.elevator.enabled else []),
+            subscriptions=self._subscriptions(),
             on_message=self._enqueue,
             manual_ack=True,
             persistent=True,
@@ -100,6 +114,12 @@ class EdgeWorker:
             if config.health_listen else None
         )
 
+    def _subscriptions(self) -> list[str]:
+        elevators = self.config.elevator.enabled
+        if self.share is not None:  # exactly its own meters' and cameras' topics
+            return self.share.topics(self.topics, elevators=elevators)
+        return self.topics.water_subscriptions() + (self.topics.elevator_subscriptions() if elevators else [])
+
     def _elevator_pipeline(self, detector: Detector | None) -> ElevatorPipeline:
         cfg = self.config.elevator
         return ElevatorPipeline(
@@ -114,6 +134,9 @@ class EdgeWorker:
     def start(self) -> None:
         states = self.store.load_meter_states()
         self.rules.load(states)
+        for meter_id in states:
+            if self.registry.meter(meter_id) is None:
+                self._unregistered[meter_id] = self.rules.last_reading_at(meter_id) or 0.0
         self.watermark.load(self.store.get("watermark") or {})
         log.info("edge %s: restored state of %d meters", self.config.edge_id, len(states))
         self.sender.start()
@@ -169,9 +192,10 @@ class EdgeWorker:
             now = time.monotonic()
             if now - last_advance >= ADVANCE_EVERY_S or (message is None and pending_acks):
                 changes += self._advance()
+                self._expire_unregistered()
                 last_advance = now
             stopping = self._stop.is_set() and self._queue.empty()
-            if changes or (pending_acks and (
+            if changes or self._forgotten or (pending_acks and (
                 len(pending_acks) >= self.config.mqtt.max_inflight // 2
                 or now - first_pending >= CHECKPOINT_EVERY_S or message is None or stopping
             )):
@@ -203,12 +227,12 @@ class EdgeWorker:
                     route.subject, message.payload, now,
                     max_future_skew_s=self.config.ingest.max_future_skew_s, earliest=self.earliest,
                 )
-                for index, reason in decoded.rejected:
-                    self.deadletters.reject(message.topic, f"{reason} (reading {index} of the batch)",
-                                            message.payload, now)
+                self._reject_readings(message.topic, message.payload, decoded.rejected, decoded.rejected_raw, now)
                 return self._on_readings(message.topic, message.payload, decoded.readings, wall, now)
             if route.kind == "water_away":
                 notice = decode_away(route.subject, message.payload, now)
+                if not self._admit_meter(message.topic, message.payload, notice.meter_id, notice.start, now):
+                    return []
                 return self.rules.on_away(notice)
             raise Rejected(f"not consumed by this edge: {route.kind}")
         except Rejected as exc:
@@ -217,6 +241,49 @@ class EdgeWorker:
             log.exception("failed to handle a message on %s", message.topic)
             self.deadletters.reject(message.topic, f"internal error: {type(exc).__name__}", message.payload, now)
         return []
+
+    def _reject_readings(self, topic: str, payload: bytes, rejected: list[tuple[int, str]],
+                         raw: dict[int, bytes], now: datetime) -> None:
+        """A batch's bad readings: the first MAX_LETTERS_PER_BATCH quoting themselves, then one line for the rest."""
+        for index, reason in rejected[:MAX_LETTERS_PER_BATCH]:
+            self.deadletters.reject(topic, f"{reason} (reading {index} of the batch)", raw.get(index, payload), now)
+        rest = rejected[MAX_LETTERS_PER_BATCH:]
+        if rest:
+            kinds = Counter(reason.split(":", 1)[0] for _, reason in rest)
+            summary = ", ".join(f"{kind} x{n}" for kind, n in kinds.most_common(5))
+            self.deadletters.reject(topic, f"batch: {len(rest)} more bad readings not listed one by one ({summary})",
+                                    raw.get(rest[0][0], payload), now)
+
+    def _admit_meter(self, topic: str, payload: bytes, meter_id: str, ts: datetime, now: datetime) -> bool:
+        """A registered meter always; one nobody registered while fewer than max_unregistered_meters are kept."""
+        if meter_id in self._unregistered:
+            self._unregistered[meter_id] = max(self._unregistered[meter_id], ts.timestamp())
+            return True
+        if self.registry.meter(meter_id) is not None:
+            return True
+        cap = self.config.ingest.max_unregistered_meters
+        if len(self._unregistered) >= cap:
+            self.unregistered_refused += 1
+            self.deadletters.reject(topic, f"unknown meter: over the limit of {cap} unregistered meters; not "
+                                    "processed (add it to the registry)", payload, now)
+            return False
+        self._unregistered[meter_id] = ts.timestamp()
+        self.stats.unknown_meters += 1
+        self.deadletters.reject(topic, "unknown meter: processed, its alerts go to the unassigned queue", payload, now)
+        return True
+
+    def _expire_unregistered(self) -> None:
+        """Forget unregistered meters far behind the watermark with no open alert (their state is freed)."""
+        mark = self.watermark.value(time.time())
+        if mark is None or not self._unregistered:
+            return
+        horizon = mark.timestamp() - self.config.ingest.unregistered_meter_expire_h * 3600
+        for meter_id in [m for m, last in self._unregistered.items() if last < horizon]:
+            if self.rules.forget(meter_id):
+                del self._unregistered[meter_id]
+                self._forgotten.append(meter_id)
+                self.unregistered_expired += 1
+                log.info("meter %s (not in the registry) silent since before %s: forgotten", meter_id, mark)
 
     def _on_readings(self, topic: str, payload: bytes, readings: list[Reading], wall: float,
                      now: datetime) -> list[AlertChange]:
@@ -230,12 +297,8 @@ class EdgeWorker:
                     topic, f"too late: {lateness.total_seconds() / 3600:.0f} h behind the fleet", payload, now
                 )
                 continue
-            if reading.meter_id not in self._unknown_meters and self.registry.meter(reading.meter_id) is None:
-                self._unknown_meters.add(reading.meter_id)
-                self.stats.unknown_meters += 1
-                self.deadletters.reject(
-                    topic, "unknown meter: processed, its alerts go to the unassigned queue", payload, now
-                )
+            if not self._admit_meter(topic, payload, reading.meter_id, reading.ts, now):
+                continue
             # Judge silences against the watermark before each reading (cheap when nothing is
             # due): the alerts then depend on the order of the readings, not on timing.
             changes += self._advance(wall)
@@ -259,7 +322,9 @@ class EdgeWorker:
 
     def _commit(self, changes: list[AlertChange], acks: list[InboundMessage]) -> None:
         alerts = [self._to_alert(change) for change in changes]
-        added = self.store.checkpoint(self.rules.dirty(), alerts, {"watermark": self.watermark.to_state()})
+        forgotten, self._forgotten = self._forgotten, []
+        added = self.store.checkpoint(self.rules.dirty(), alerts, {"watermark": self.watermark.to_state()},
+                                      forget_meters=forgotten)
         if self.config.timeseries.kind == "sqlite":
             # The embedded store is local and cheap: make the readings durable before the ack.
             # A remote InfluxDB keeps its own buffer; a slow server must not hold the rules up.
@@ -275,7 +340,14 @@ class EdgeWorker:
                          alert.summary)
             self.sender.wake()
 
+    def _building_of(self, meter_id: str) -> str | None:
+        meter = self.registry.meter(meter_id)
+        return meter.building if meter else None
+
     def _to_alert(self, change: AlertChange) -> Alert:
+        if change.type == GATEWAY_OFFLINE:  # its subject is the building
+            building, grid = self.registry.place(change.subject)
+            return change.to_alert(self.config.edge_id, building or change.subject, grid)
         building, grid = self.registry.place_of_meter(change.subject)
         return change.to_alert(self.config.edge_id, building, grid)
 
@@ -289,6 +361,8 @@ class EdgeWorker:
             "outcomes": dict(self.stats.outcomes),
             "meters": self.rules.meters(),
             "unknown_meters": self.stats.unknown_meters,
+            "unregistered_meters": {"kept": len(self._unregistered), "refused_readings": self.unregistered_refused,
+                                    "expired": self.unregistered_expired},
             "dead_letters": dict(self.deadletters.counts),
             "alert_changes": self.stats.alert_changes,
             "checkpoints": self.stats.checkpoints,

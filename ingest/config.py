@@ -16,15 +16,49 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def check_listen(value: str | None) -> str | None:
+    """`host:port` with a port a socket can bind (0: any free one)."""
+    if value is None:
+        return value
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"expected host:port (e.g. 127.0.0.1:8600), got {value!r}")
+    if not 0 <= int(port) <= 65535:
+        raise ValueError(f"port {port} is out of range: a port is 0-65535")
+    return value
+
+
+def check_url(value: str | None, schemes: tuple[str, ...], example: str) -> str | None:
+    """A URL with one of `schemes`, a host, and a port in range."""
+    if value is None:
+        return value
+    parts = urlsplit(value)
+    if "://" not in value or not parts.scheme:
+        raise ValueError(f"{value!r} has no scheme: expected {example}")
+    if parts.scheme not in schemes:
+        raise ValueError(f"scheme {parts.scheme}:// is not one of {', '.join(s + '://' for s in schemes)} "
+                         f"(expected {example})")
+    if not parts.hostname:
+        raise ValueError(f"{value!r} has no host: expected {example}")
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port only when asked
+    except ValueError as exc:
+        raise ValueError(f"{value!r}: the port is out of range (0-65535)") from exc
+    return value
+
+
 def secret(env_name: str | None) -> str | None:
-    """A secret named by an environment variable, or a file in /run/secrets of that name."""
+    """A secret named by an environment variable, else a file of that name in systemd's
+    $CREDENTIALS_DIRECTORY (LoadCredential=) or in /run/secrets (Docker, Kubernetes)."""
     if not env_name:
         return None
     value = os.environ.get(env_name)
     if value is None:
-        path = Path("/run/secrets") / env_name
-        if path.is_file():
-            value = path.read_text(encoding="utf-8").strip()
+        folders = [os.environ.get("CREDENTIALS_DIRECTORY"), "/run/secrets"]
+        for folder in filter(None, folders):
+            path = Path(folder) / env_name
+            if path.is_file():
+                return path.read_text(encoding="utf-8").strip()
     return value
 
 
@@ -37,7 +71,12 @@ class MqttConfig(Section):
         "user properties on publish dropped",
     )
     username: str | None = None
-    password_env: str | None = Field(None, description="environment variable holding the password")
+    password_env: str | None = Field(None, description="environment variable holding the password (else a file of "
+                                     "that name in $CREDENTIALS_DIRECTORY or /run/secrets)")
+    ca_file: Path | None = Field(None, description="mqtts: the CA that signed the broker's certificate (default: "
+                                 "the system's CAs)")
+    cert_file: Path | None = Field(None, description="mqtts: this client's certificate, for brokers that ask")
+    key_file: Path | None = Field(None, description="mqtts: the key of cert_file")
     topic_prefix: str = Field("grid", pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
     client_id: str | None = Field(None, description="defaults to gridwatch-<edge_id>")
     keepalive_s: int = Field(30, ge=5, le=3600)
@@ -52,7 +91,7 @@ class MqttConfig(Section):
         parts = urlsplit(value)
         if parts.scheme not in ("mqtt", "mqtts", "tcp") or not parts.hostname:
             raise ValueError("expected mqtt://host:port or mqtts://host:port")
-        return value
+        return check_url(value, ("mqtt", "mqtts", "tcp"), "mqtt://host:port or mqtts://host:port") or value
 
     @field_validator("protocol", mode="before")
     @classmethod
@@ -86,6 +125,11 @@ class TimeSeriesConfig(Section):
     batch_size: int = Field(5000, ge=1, le=100_000)
     flush_interval_ms: int = Field(1000, ge=10, le=60_000)
     retention_days: float | None = Field(400.0, gt=0, description="sqlite: older points are pruned")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        return check_url(value, ("http", "https"), "http://influxdb:8086")
 
     @model_validator(mode="after")
     def _influxdb_needs_a_url(self) -> TimeSeriesConfig:

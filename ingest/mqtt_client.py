@@ -104,8 +104,10 @@ class MqttConnection:
         client.max_queued_messages_set(max_queued)
         if config.username:
             client.username_pw_set(config.username, password if password is not None else secret(config.password_env))
-        if config.tls:
-            client.tls_set()
+        if config.tls:  # verified against ca_file (or the system's CAs), host name checked
+            client.tls_set(ca_certs=str(config.ca_file) if config.ca_file else None,
+                           certfile=str(config.cert_file) if config.cert_file else None,
+                           keyfile=str(config.key_file) if config.key_file else None)
         client.on_connect = self._handle_connect
         client.on_connect_fail = self._handle_connect_fail
         client.on_disconnect = self._handle_disconnect

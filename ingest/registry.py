@@ -5,12 +5,39 @@ The same shape is read from one YAML file by the edge and by dispatch.
 
 from __future__ import annotations
 
+import difflib
+import re
 from collections import Counter
 from typing import Any, Literal
+from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 Id = str
+# The stream URLs a camera `source:` may name (read with OpenCV's FFmpeg backend by edge.elevator.sources).
+STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
+
+
+_SECRET_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def source_secrets(source: str | None) -> list[str]:
+    """The environment variables a camera source names as `${NAME}` (its credentials)."""
+    return _SECRET_REF.findall(source or "")
+
+
+def expand_source(source: str) -> str:
+    """The source with each `${NAME}` replaced by that secret (environment, or /run/secrets/NAME); the registry
+    keeps the name only, so a camera's password is never written in it nor logged with the source."""
+    from ingest.config import secret
+
+    def value(match: re.Match[str]) -> str:
+        found = secret(match.group(1))
+        if found is None:
+            raise ValueError(f"{match.group(1)} is not set (neither in the environment nor in /run/secrets)")
+        return quote(found, safe="")
+
+    return _SECRET_REF.sub(value, source)
 
 
 class _Strict(BaseModel):
@@ -80,9 +107,27 @@ class Meter(_Strict):
 class Elevator(_Strict):
     id: Id
     building: Id | None = None
-    source: str | None = "mqtt"
+    source: str | None = Field("mqtt", description="mqtt (frames over the broker), a stream URL "
+                               "(rtsp://, rtsps://, rtmp://, http(s)://, udp://, tcp://), a video file or an image "
+                               "folder")
     # The car's floor polygon in normalised image coordinates (rules.elevator.zone); None: the whole frame.
     zone: list[tuple[float, float]] | None = None
+
+    @field_validator("source")
+    @classmethod
+    def _known_scheme(cls, value: str | None) -> str | None:
+        scheme = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", value or "")
+        if scheme is not None and re.match(r"^[^/]+//[^/@]*:(?!\$\{)[^/@]+@", value or ""):
+            raise ValueError("a password written in the registry: name it instead, e.g. "
+                             "rtsp://viewer:${CAM_EL1_PASSWORD}@10.0.0.31:554/stream1 (from the environment or "
+                             "/run/secrets)")
+        if scheme is None or f"{scheme.group(1).lower()}://" in (*STREAM_SCHEMES, "mqtt://", "mqtts://"):
+            return value
+        known = [s.removesuffix("://") for s in STREAM_SCHEMES]
+        close = sorted(difflib.get_close_matches(scheme.group(1).lower(), known, n=2, cutoff=0.7), key=len)
+        hint = f"did you mean {' or '.join(c + '://' for c in close)}? " if close else ""
+        raise ValueError(f"unknown camera scheme {scheme.group(1)}://; {hint}known: mqtt, {', '.join(known)}, "
+                         "or a file or folder path")
 
     @field_validator("zone")
     @classmethod
@@ -107,34 +152,53 @@ class Registry(_Strict):
     stations: list[Station] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _references_resolve(self) -> Registry:
-        problems: list[str] = []
+    def _references_resolve(self, info: ValidationInfo) -> Registry:
+        # `gridwatch check` and the services' loader (edge.config.load_registry) report each problem at its
+        # own line; they ask for the problems themselves.
+        if (info.context or {}).get("references") == "deferred":
+            return self
+        problems = self.reference_problems()
+        if problems:
+            raise ValueError("; ".join(message for _, message in problems))
+        return self
+
+    def reference_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """(where in the document, what is wrong) for each duplicate id and each reference to nothing."""
+        problems: list[tuple[tuple[str | int, ...], str]] = []
         for section in ("grids", "workers", "buildings", "meters", "elevators", "stations"):
-            counts = Counter(item.id for item in getattr(self, section))
-            problems += [f"{section}: id {i!r} appears {n} times" for i, n in counts.items() if n > 1]
+            items = getattr(self, section)
+            counts = Counter(item.id for item in items)
+            seen: set[str] = set()
+            for i, item in enumerate(items):
+                if counts[item.id] > 1 and item.id in seen:
+                    problems.append(((section, i, "id"), f"id {item.id!r} appears {counts[item.id]} times"))
+                seen.add(item.id)
         grids = {g.id for g in self.grids}
         workers = {w.id for w in self.workers}
         buildings = {b.id for b in self.buildings}
-        for g in self.grids:
-            problems += [f"grid {g.id!r}: unknown worker {w!r}" for w in g.workers if w not in workers]
+        stations = {s.id for s in self.stations}
+        for gi, g in enumerate(self.grids):
+            problems += [(("grids", gi, "workers", wi), f"grid {g.id!r}: unknown worker {w!r}")
+                         for wi, w in enumerate(g.workers) if w not in workers]
             if g.leader is not None and g.leader not in workers:
-                problems.append(f"grid {g.id!r}: unknown leader {g.leader!r}")
-            for shift in g.duty:
-                problems += [f"grid {g.id!r}: duty names {w!r}, who is not one of its workers"
-                             for w in shift.workers if w not in g.workers and w != g.leader]
-            if g.station is not None and g.station not in {s.id for s in self.stations}:
-                problems.append(f"grid {g.id!r}: unknown station {g.station!r}")
-        for st in self.stations:
-            problems += [f"station {st.id!r}: unknown worker {w!r}" for w in st.workers if w not in workers]
-        for b in self.buildings:
+                problems.append((("grids", gi, "leader"), f"grid {g.id!r}: unknown leader {g.leader!r}"))
+            for si, shift in enumerate(g.duty):
+                problems += [(("grids", gi, "duty", si, "workers", wi),
+                              f"grid {g.id!r}: duty names {w!r}, who is not one of its workers")
+                             for wi, w in enumerate(shift.workers) if w not in g.workers and w != g.leader]
+            if g.station is not None and g.station not in stations:
+                problems.append((("grids", gi, "station"), f"grid {g.id!r}: unknown station {g.station!r}"))
+        for si, st in enumerate(self.stations):
+            problems += [(("stations", si, "workers", wi), f"station {st.id!r}: unknown worker {w!r}")
+                         for wi, w in enumerate(st.workers) if w not in workers]
+        for bi, b in enumerate(self.buildings):
             if b.grid is not None and b.grid not in grids:
-                problems.append(f"building {b.id!r}: unknown grid {b.grid!r}")
-        for item in [*self.meters, *self.elevators]:
-            if item.building is not None and item.building not in buildings:
-                problems.append(f"{item.id!r}: unknown building {item.building!r}")
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
+                problems.append((("buildings", bi, "grid"), f"building {b.id!r}: unknown grid {b.grid!r}"))
+        for section in ("meters", "elevators"):
+            for i, item in enumerate(getattr(self, section)):
+                if item.building is not None and item.building not in buildings:
+                    problems.append(((section, i, "building"), f"{item.id!r}: unknown building {item.building!r}"))
+        return problems
 
     # Lookups used on the hot path are built once per registry object.
     def model_post_init(self, _context: object) -> None:

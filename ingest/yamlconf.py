@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import os
+import types
+import typing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -12,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 Model = TypeVar("Model", bound=BaseModel)
 Path_ = tuple[str | int, ...]
+KEY_LINE = "\0key"  # lines[(*path, KEY_LINE)]: the line of the key itself (a block value starts below it)
 
 
 class ConfigError(Exception):
@@ -28,6 +32,7 @@ def _construct(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> Any:
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             key = _scalar(key_node)
+            lines[(*path, key, KEY_LINE)] = key_node.start_mark.line + 1
             out[key] = _construct(value_node, (*path, key), lines)
         return out
     if isinstance(node, yaml.SequenceNode):
@@ -66,26 +71,66 @@ def line_of(lines: dict[Path_, int], loc: Path_) -> int | None:
     return None
 
 
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside `X`, `X | None`, `list[X]` or `dict[str, X]`, if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType, list, dict, tuple):
+        for arg in typing.get_args(annotation):
+            found = _model_in(arg)
+            if found is not None:
+                return found
+    return None
+
+
+def _keys_at(model: type[BaseModel] | None, loc: Path_) -> list[str]:
+    """The keys the model allows in the mapping at `loc` (list indexes and dict keys are walked through)."""
+    for part in loc:
+        if model is None:
+            return []
+        if isinstance(part, int) or part not in model.model_fields:
+            continue
+        model = _model_in(model.model_fields[part].annotation)
+    return list(model.model_fields) if model is not None else []
+
+
+def located(file: str | os.PathLike[str], lines: dict[Path_, int], loc: Path_, message: str,
+            at_key: bool = False) -> str:
+    """`file:line: field: message`, the line of `loc` (or of its nearest parent in the file); of its key with
+    `at_key`."""
+    line = (lines.get((*loc, KEY_LINE)) if at_key else None) or line_of(lines, loc)
+    field = ".".join(str(p) for p in loc) or "(document)"
+    where = f"{file}:{line}" if line else str(file)
+    return f"{where}: {field}: {message}"
+
+
 def format_errors(file: str | os.PathLike[str], lines: dict[Path_, int], exc: ValidationError,
-                  prefix: Path_ = ()) -> list[str]:
+                  prefix: Path_ = (), model: type[BaseModel] | None = None) -> list[str]:
     out = []
     for err in exc.errors():
         loc = (*prefix, *err["loc"])
-        line = line_of(lines, loc)
-        field = ".".join(str(p) for p in loc) or "(document)"
-        where = f"{file}:{line}" if line else str(file)
-        out.append(f"{where}: {field}: {err['msg']}")
+        message = err["msg"]
+        unknown = err["type"] == "extra_forbidden" and bool(loc)
+        if unknown:
+            message = f"unknown key {loc[-1]!r}"
+            close = difflib.get_close_matches(str(loc[-1]), _keys_at(model, err["loc"][:-1]), n=1, cutoff=0.6)
+            if close:
+                message += f"; did you mean {close[0]!r}?"
+        out.append(located(file, lines, loc, message, at_key=unknown))
     return out
 
 
-def validate_file(model: type[Model], path: str | os.PathLike[str]) -> Model:
-    """Load and validate a YAML file, raising ConfigError with every error and its line."""
+def validate_file(model: type[Model], path: str | os.PathLike[str], context: dict[str, Any] | None = None) -> Model:
+    """Load and validate a YAML file, raising ConfigError with every error and its line.
+
+    An empty file is an error: it is far more often a failed copy than a wish for every default."""
     data, lines = load_yaml(path)
-    if data is None:
-        data = {}
+    if not lines:
+        raise ConfigError([f"{path}:1: (document): the file is empty (no keys at all); write at least one key, "
+                           "or leave --config out for the defaults"])
     if not isinstance(data, dict):
         raise ConfigError([f"{path}:1: (document): expected a mapping at the top level"])
     try:
-        return model.model_validate(data, context={"base_dir": Path(path).resolve().parent})
+        return model.model_validate(data, context={"base_dir": Path(path).resolve().parent, **(context or {})})
     except ValidationError as exc:
-        raise ConfigError(format_errors(path, lines, exc)) from exc
+        raise ConfigError(format_errors(path, lines, exc, model=model)) from exc

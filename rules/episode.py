@@ -12,6 +12,7 @@ from typing import Any
 
 from ingest.wire.alert import SEVERITY_RANK, Alert, AlertType, Severity, episode_id
 from ingest.wire.timestamps import parse_ts, to_rfc3339
+from rules.reason import with_cleared_reason, with_reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +89,7 @@ class EpisodeBook:
         update_evidence: bool = False,
     ) -> AlertChange | None:
         """A change when the episode is new, its severity rises, or new evidence is asked to go out."""
+        evidence = with_reason(alert_type, subject, evidence)
         key = (alert_type, subject)
         episode = self.open.get(key)
         if episode is None:
@@ -113,6 +115,7 @@ class EpisodeBook:
         episode = self.open.pop((alert_type, subject), None)
         if episode is None:
             return None
+        evidence = with_cleared_reason(alert_type, subject, evidence or {})
         return AlertChange(
             alert_type, subject, "cleared", episode.severity, episode.started_at,
             episode.raised_at, at, summary or episode.summary,

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from edge.broker import Mosquitto, find_mosquitto, free_port, wait_for_port
+from tests.postgres import PostgresServer, find_pg_bin
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
@@ -57,3 +59,20 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.fail(f"{SHARED} is missing: the tests read the shared data beside the repository")
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL for the session (initdb takes seconds); each test gets its own database."""
+    if find_pg_bin() is None:
+        pytest.skip("PostgreSQL is not installed (initdb/pg_ctl not found): run the README's set-up "
+                    "(scripts/setup.sh installs Debian's postgresql)")
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_dsn(postgres_server: PostgresServer) -> str:
+    """A fresh, empty database on the session's server."""
+    return postgres_server.create_database(f"t_{uuid.uuid4().hex[:12]}")

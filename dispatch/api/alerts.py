@@ -14,15 +14,12 @@ from pydantic import ValidationError
 from dispatch.auth import Principal, require_edge, require_reader
 from dispatch.schemas import AlertDetail, AlertList, ChangeView, PostResult
 from dispatch.service import DispatchService
-from ingest.wire.alert import Alert, AlertState, AlertType
+from ingest.wire.alert import STORED, Alert, AlertState, AlertType
 from ingest.wire.dispatch import AlertView, DispatchState, LifecycleBody
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
-
-# An e-bike snapshot is tens of kB as base64; anything near this is not an alert change.
-MAX_BODY_BYTES = 4 * 1024 * 1024
 
 
 def _service(request: Request) -> DispatchService:
@@ -49,10 +46,7 @@ async def post_alert(
 ) -> PostResult | JSONResponse:
     counters = request.app.state.counters
     counters["received"] += 1
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        counters["invalid"] += 1
-        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"alert body over {MAX_BODY_BYTES} bytes")
+    body = await request.body()  # bounded in size and time by dispatch.body_limit (http.max_alert_body_bytes)
     try:
         alert = Alert.model_validate_json(body)
     except ValidationError as exc:
@@ -101,7 +95,8 @@ def get_alert(
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this alert is not in one of this worker's grids")
     view = stored.view(with_snapshot=True)
     history = [ChangeView.of(change) for change in store.history(alert_id)]
-    return AlertDetail(**view.model_dump(mode="json"), history=history, transitions=store.transitions(alert_id))
+    return AlertDetail.model_validate({**view.model_dump(mode="json"), "history": history,
+                                       "transitions": store.transitions(alert_id)}, context=STORED)
 
 
 async def _act(request: Request, alert_id: str, action: str, principal: Principal,

@@ -8,13 +8,14 @@ sees only the events of its grids.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from dispatch.auth import Principal, require_reader
+from dispatch.auth import Principal, caller_key, require_reader
 from dispatch.feed import FeedHub, Subscription
 
 router = APIRouter(prefix="/api/v1", tags=["feed"])
@@ -28,17 +29,45 @@ class EventStream(StreamingResponse):
 
     media_type = "text/event-stream"
 
-    def __init__(self, hub: FeedHub, queues: frozenset[str] | None, after: int | None) -> None:
+    def __init__(self, hub: FeedHub, queues: frozenset[str] | None, after: int | None,
+                 release: Callable[[], None]) -> None:
         super().__init__(iter(()), headers=HEADERS)
-        self.hub, self.queues, self.after = hub, queues, after
+        self.hub, self.queues, self.after, self.release = hub, queues, after, release
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        sub: Subscription = self.hub.subscribe(self.queues, self.after)
-        self.body_iterator = self.hub.frames(sub)
         try:
-            await super().__call__(scope, receive, send)
+            sub: Subscription = self.hub.subscribe(self.queues, self.after)
+            self.body_iterator = self.hub.frames(sub)
+            try:
+                await super().__call__(scope, receive, send)
+            finally:
+                self.hub.unsubscribe(sub)
         finally:
-            self.hub.unsubscribe(sub)
+            self.release()
+
+
+def _take_stream(request: Request) -> Callable[[], None]:
+    """Count one more open stream for this caller (429 past http.max_streams_per_caller); returns its release."""
+    streams: dict[bytes, int] = request.app.state.streams
+    key = caller_key(request) or b"anonymous"
+    limit = request.app.state.config.http.max_streams_per_caller
+    if streams.get(key, 0) >= limit:
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, f"this token already has {limit} feed streams open",
+                            headers={"Retry-After": "10"})
+    streams[key] = streams.get(key, 0) + 1
+    released = False
+
+    def release() -> None:
+        nonlocal released
+        if not released:
+            released = True
+            left = streams.get(key, 1) - 1
+            if left > 0:
+                streams[key] = left
+            else:
+                streams.pop(key, None)
+
+    return release
 
 
 def _resume_point(last_event_id: str | None, after: int | None) -> int | None:
@@ -73,4 +102,5 @@ async def feed(
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"grid {grid!r} is not one of this worker's grids")
     queues = frozenset({grid}) if grid is not None else principal.grids
     # The header wins: a page opened with ?after=0 reconnects to the same URL with its Last-Event-ID.
-    return EventStream(hub, queues, _resume_point(last_event_id, after))
+    resume = _resume_point(last_event_id, after)
+    return EventStream(hub, queues, resume, _take_stream(request))

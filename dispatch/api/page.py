@@ -7,6 +7,8 @@ caller's cookie or bearer token.
 
 from __future__ import annotations
 
+import time
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -15,7 +17,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
 from dispatch.auth import Principal, Role, require_reader
-from dispatch.routing import UNASSIGNED
+from dispatch.routing import UNASSIGNED, local_time, on_duty
 from ingest.registry import Registry
 
 router = APIRouter(tags=["page"])
@@ -25,6 +27,7 @@ MEDIA_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
+    ".json": "application/json; charset=utf-8",
 }
 # The page loads nothing from elsewhere and runs no inline script, so text that arrives with an alert
 # can never become code, even if a bug put it into markup. Images: the snapshots are data: URLs.
@@ -70,6 +73,10 @@ def static_file(request: Request, name: str) -> Response:
 class BoardGrid(BaseModel):
     id: str
     name: str
+    # The duty roster as the operator assigns by it: the grid's workers and leader, and who is on duty now.
+    workers: list[str] = []
+    leader: str | None = None
+    on_duty: list[str] = []
 
 
 class BoardWorker(BaseModel):
@@ -89,8 +96,8 @@ class BoardContext(BaseModel):
     stations: dict[str, str]
 
 
-def board_context(registry: Registry, principal: Principal) -> BoardContext:
-    """What `principal` may see of the registry (pure)."""
+def board_context(registry: Registry, principal: Principal, local: datetime | None = None) -> BoardContext:
+    """What `principal` may see of the registry (pure); with `local`, who of each grid is on duty then."""
     grids = [g for g in registry.grids if principal.may_see(g.id)]
     if principal.grids is None:
         stations = list(registry.stations)
@@ -104,7 +111,8 @@ def board_context(registry: Registry, principal: Principal) -> BoardContext:
     return BoardContext(
         role=principal.role,
         worker=BoardWorker(id=me.id, name=me.name) if me else None,
-        grids=[BoardGrid(id=g.id, name=g.name) for g in grids],
+        grids=[BoardGrid(id=g.id, name=g.name, workers=list(g.workers), leader=g.leader,
+                         on_duty=on_duty(g, local) if local is not None else []) for g in grids],
         unassigned=principal.may_see(UNASSIGNED),
         workers={w.id: w.name for w in registry.workers if w.id in people},
         buildings={b.id: b.name for b in registry.buildings if principal.may_see(b.grid or UNASSIGNED)},
@@ -114,4 +122,5 @@ def board_context(registry: Registry, principal: Principal) -> BoardContext:
 
 @router.get("/api/v1/board", response_model=BoardContext, tags=["page"])
 def board(request: Request, principal: Annotated[Principal, Depends(require_reader)]) -> BoardContext:
-    return board_context(request.app.state.registry, principal)
+    service = request.app.state.service
+    return board_context(request.app.state.registry, principal, local_time(time.time(), service.timezone))

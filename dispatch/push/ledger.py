@@ -1,5 +1,7 @@
-"""The pusher's own durable state, `state_dir/push.sqlite` (WAL): how far it has read dispatch's event
-log, and every delivery it owes.
+"""The pusher's own durable state: how far it has read dispatch's event log, and every delivery it owes.
+With the SQLite store it is `state_dir/push.sqlite` (WAL); with PostgreSQL the `push_` tables of the
+dispatch database (store_schema.py), so the replica that leads the pushes next takes over the cursor
+and the pending deliveries of the one before.
 
 At-least-once: the deliveries of a batch of events and the cursor past them are written in one
 transaction before any is tried; a delivery is marked done only after its channel acknowledged it.
@@ -10,10 +12,11 @@ with its deliveries, and they are made again.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+
+from dispatch.store_db import Db, SqliteDb
 
 _SCHEMA = [
     "CREATE TABLE IF NOT EXISTS cursor (id INTEGER PRIMARY KEY CHECK (id = 0), seq INTEGER NOT NULL)",
@@ -51,72 +54,83 @@ class Delivery:
 
 
 class Ledger:
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    """`Ledger(path)`: its own SQLite file; `Ledger.on(db)`: the `push_` tables of a PostgreSQL store."""
+
+    def __init__(self, path: Path | None = None, *, db: Db | None = None, prefix: str = "") -> None:
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        with self._lock:
+        self._cursor_table, self._table = f"{prefix}cursor", f"{prefix}deliveries"
+        if db is None:
+            assert path is not None
+            path.parent.mkdir(parents=True, exist_ok=True)
+            db = SqliteDb(path, synchronous="NORMAL")
             for statement in _SCHEMA:
-                self._conn.execute(statement)
+                db.execute(statement)
+        self._conn = db
+
+    @classmethod
+    def on(cls, db: Db) -> Ledger:
+        return cls(db=db, prefix="push_")
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("{cursor}", self._cursor_table).replace("{deliveries}", self._table)
 
     def cursor(self) -> int:
         with self._lock:
-            row = self._conn.execute("SELECT seq FROM cursor WHERE id = 0").fetchone()
+            row = self._conn.execute(self._sql("SELECT seq FROM {cursor} WHERE id = 0")).fetchone()
         return row[0] if row else 0
 
     def admit(self, cursor: int, deliveries: list[Delivery]) -> None:
         """Record new deliveries as pending and move the cursor, atomically; a delivery already known
         (an event read twice) is left as it is."""
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.begin()
             try:
                 self._conn.executemany(
-                    "INSERT OR IGNORE INTO deliveries(key, seq, alert_id, recipient, channel, event_at, message, state)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')",
+                    self._sql("INSERT INTO {deliveries}(key, seq, alert_id, recipient, channel, event_at, message,"
+                              " state) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending') ON CONFLICT (key) DO NOTHING"),
                     [(d.key, d.seq, d.alert_id, d.recipient, d.channel, d.event_at, d.message) for d in deliveries],
                 )
                 self._conn.execute(
-                    "INSERT INTO cursor(id, seq) VALUES (0, ?) ON CONFLICT(id) DO UPDATE SET seq = excluded.seq",
+                    self._sql("INSERT INTO {cursor}(id, seq) VALUES (0, ?)"
+                              " ON CONFLICT(id) DO UPDATE SET seq = excluded.seq"),
                     (cursor,),
                 )
-                self._conn.execute("COMMIT")
+                self._conn.commit()
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                self._conn.rollback()
                 raise
 
     def pending(self) -> list[Delivery]:
         with self._lock:
-            rows = self._conn.execute(
-                "SELECT key, seq, alert_id, recipient, channel, event_at, message, attempts FROM deliveries"
+            rows = self._conn.execute(self._sql(
+                "SELECT key, seq, alert_id, recipient, channel, event_at, message, attempts FROM {deliveries}"
                 " WHERE state = 'pending' ORDER BY seq, key"
-            ).fetchall()
+            )).fetchall()
         return [Delivery(*row) for row in rows]
 
     def done(self, key: str, at: float) -> None:
-        self._set(key, "UPDATE deliveries SET state = 'done', attempts = attempts + 1, done_at = ? WHERE key = ?",
+        self._set(key, "UPDATE {deliveries} SET state = 'done', attempts = attempts + 1, done_at = ? WHERE key = ?",
                   (at, key))
 
     def failed(self, key: str, error: str) -> None:
-        self._set(key, "UPDATE deliveries SET attempts = attempts + 1, last_error = ? WHERE key = ?",
+        self._set(key, "UPDATE {deliveries} SET attempts = attempts + 1, last_error = ? WHERE key = ?",
                   (error[:500], key))
 
     def give_up(self, key: str, state: str, error: str, at: float) -> None:
         """`expired` (too old to matter) or `dropped` (can never succeed)."""
-        self._set(key, "UPDATE deliveries SET state = ?, last_error = ?, done_at = ? WHERE key = ?",
+        self._set(key, "UPDATE {deliveries} SET state = ?, last_error = ?, done_at = ? WHERE key = ?",
                   (state, error[:500], at, key))
 
     def states(self) -> dict[str, int]:
         with self._lock:
-            rows = self._conn.execute("SELECT state, COUNT(*) FROM deliveries GROUP BY state").fetchall()
+            rows = self._conn.execute(self._sql("SELECT state, COUNT(*) FROM {deliveries} GROUP BY state")).fetchall()
         return dict(rows)
 
     def prune(self, before: float) -> int:
         """Forget finished deliveries older than `before` (epoch s); pending ones are kept."""
         with self._lock:
             cursor = self._conn.execute(
-                "DELETE FROM deliveries WHERE state != 'pending' AND done_at < ?", (before,)
+                self._sql("DELETE FROM {deliveries} WHERE state != 'pending' AND done_at < ?"), (before,)
             )
         return cursor.rowcount
 
@@ -126,4 +140,4 @@ class Ledger:
 
     def _set(self, key: str, sql: str, params: tuple) -> None:
         with self._lock:
-            self._conn.execute(sql, params)
+            self._conn.execute(self._sql(sql), params)

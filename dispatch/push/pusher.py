@@ -28,7 +28,7 @@ from dispatch.push.mqtt_notify import MqttNotifyChannel
 from dispatch.push.schedule import Schedule
 from ingest.config import MqttConfig
 from ingest.registry import Registry
-from ingest.wire.alert import Alert
+from ingest.wire.alert import STORED, Alert
 from ingest.wire.dispatch import FeedEvent, NotifyMessage
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,8 @@ def _percentile(values: list[float], q: float) -> float:
 class Pusher:
     """Started once and stopped once (`start`/`stop`, or `with`). `counters()` from any thread.
 
-    `channels` replaces the default ones ("mqtt" when `mqtt` is given, "apprise" always)."""
+    `channels` replaces the default ones ("mqtt" when `mqtt` is given, "apprise" always); `ledger`
+    the default one in state_dir (a PostgreSQL store hands its shared one)."""
 
     def __init__(
         self,
@@ -94,13 +95,14 @@ class Pusher:
         *,
         channels: dict[str, Channel] | None = None,
         on_delivered: Callable[[str, float], None] | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
         """`on_delivered(kind, seconds)`: each acknowledged push, event to ack (the metrics' histogram)."""
         self.store = store
         self._on_delivered = on_delivered
         self.registry = registry
         self.config = config
-        self.ledger = Ledger(Path(state_dir) / LEDGER_FILE)
+        self.ledger = ledger if ledger is not None else Ledger(Path(state_dir) / LEDGER_FILE)
         if channels is None:
             buildings = {b.id: b.name or b.id for b in registry.buildings}
             channels = {"apprise": AppriseChannel(timeout_s=config.apprise_timeout_s, building_name=buildings.get)}
@@ -129,7 +131,7 @@ class Pusher:
         self._broken: set[str] = set()  # loop steps whose last run failed
         self._lock = threading.Lock()
         self._counts = {"delivered": 0, "failed_attempts": 0, "expired": 0, "dropped": 0,
-                        "unknown_recipients": 0, "no_channel": 0}
+                        "unknown_recipients": 0, "no_channel": 0, "skipped_events": 0}
         self._latency: dict[str, deque[float]] = {
             k: deque(maxlen=config.latency_window) for k in ("all", "mqtt", "apprise")
         }
@@ -242,7 +244,14 @@ class Pusher:
             events = self.store.events_after(self._cursor, limit=READ_BATCH)
             if not events:
                 return
-            deliveries = [d for event in events for d in self._deliveries_of(event)]
+            deliveries = []
+            for event in events:
+                try:
+                    deliveries += self._deliveries_of(event)
+                except Exception:  # one event the pusher cannot turn into messages must not hold up the rest
+                    self._count("skipped_events")
+                    log.exception("push: event %d of alert %s skipped: its notifications cannot be built",
+                                  event.seq, event.alert.id)
             self.ledger.admit(events[-1].seq, deliveries)
             self._cursor = events[-1].seq
             with self._lock:
@@ -266,7 +275,7 @@ class Pusher:
             channels = self._channels_of(recipient)
             if not channels:
                 continue
-            message = NotifyMessage.model_validate({**view, "to": recipient}).model_dump_json()
+            message = NotifyMessage.model_validate({**view, "to": recipient}, context=STORED).model_dump_json()
             out += [
                 Delivery(Delivery.make_key(event.seq, recipient, channel), event.seq, event.alert.id, recipient,
                          channel, event_at, message)
@@ -350,7 +359,7 @@ class Pusher:
         self._wake.set()
 
     def _message(self, delivery: Delivery, kind: str) -> NotifyMessage:
-        message = NotifyMessage.model_validate_json(delivery.message)
+        message = NotifyMessage.model_validate_json(delivery.message, context=STORED)
         if kind == "mqtt" and self.config.include_snapshot and message.dispatch.has_snapshot:
             # Read when sent, not copied into the ledger: tens of kB per delivery.
             stored = self.store.get(delivery.alert_id)

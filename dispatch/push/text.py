@@ -6,21 +6,13 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
+from dispatch.messages import describe, type_name
 from ingest.wire.dispatch import NotifyMessage
 
 SEVERITY_ZH = {"info": "提示", "warning": "警告", "critical": "严重"}
 
-TYPE_ZH = {
-    "water.no_usage": "独居老人长时间未用水",
-    "water.continuous_flow": "持续流水",
-    "water.tap_open": "水龙头未关",
-    "water.spike": "用水量突增",
-    "water.meter_offline": "水表离线",
-    "water.meter_tamper": "水表疑似被拆改",
-    "elevator.ebike": "电动车进电梯",
-    "elevator.camera_offline": "电梯摄像头离线",
-}
 
 # Why the worker gets this message (NotifyReason): (Chinese, English).
 REASON = {
@@ -37,18 +29,22 @@ ESCALATED_TO = {1: ("已报网格长", "grid leader told"), 2: ("已报社区工
 def title(message: NotifyMessage) -> str:
     """e.g. "[严重] 电动车进电梯 elevator.ebike · 新派单"."""
     severity = SEVERITY_ZH.get(message.severity, message.severity)
-    what = TYPE_ZH.get(message.type, "")
+    what = type_name(message.type, "zh", default="")
     reason_zh, _ = REASON.get(message.dispatch.reason or "dispatched", REASON["dispatched"])
     return f"[{severity}] {what} {message.type} · {reason_zh}".replace("  ", " ")
 
 
-def body(message: NotifyMessage, now: datetime, *, building_name: str | None = None) -> str:
-    """Where, what, what to do by when, and the alert id (to find it in the app)."""
+def body(message: NotifyMessage, now: datetime, *, building_name: str | None = None,
+         zone: ZoneInfo | None = None) -> str:
+    """Where, what (from the alert's reason, in Chinese and English), what to do by when, and the alert id."""
     info = message.dispatch
     reason = info.reason or "dispatched"
     reason_zh, reason_en = REASON.get(reason, REASON["dispatched"])
     place = building_name or message.building or "未知楼栋 unknown building"
-    lines = [f"{place} / {message.subject}: {message.summary}", f"{reason_zh} · {reason_en}"]
+    zh = describe(message.evidence, message.state, message.summary, "zh", zone)
+    en = describe(message.evidence, message.state, message.summary, "en", zone)
+    told = message.summary if zh == message.summary else f"{zh} · {en}"  # an edge without reasons: its summary
+    lines = [f"{place} / {message.subject}: {told}", f"{reason_zh} · {reason_en}"]
     if reason == "escalated" and info.escalation in ESCALATED_TO:
         zh, en = ESCALATED_TO[info.escalation]
         who = info.assignee or "—"

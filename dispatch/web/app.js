@@ -4,10 +4,14 @@
 // events held back meanwhile and applied on top; so no change falls between the list and the live part.
 
 import { $ } from "./dom.js";
-import { lang, setLang, t, translateStatic } from "./i18n.js";
+import { lang, loadCatalogue, setLang, t, translateStatic } from "./i18n.js";
 import { formatClock, formatDate, formatPercent, formatSeconds } from "./format.js";
 import { isOpen, isOverdue, renderBoard, renderRecent, tickClock } from "./board.js";
 import { renderDetail } from "./panel.js";
+import { postAction } from "./actions.js";
+import { renderBuildings, renderToday } from "./today.js";
+import { CriticalAnnouncer, startAutoScroll, wallMode } from "./wall.js";
+import { matches, readFilters, renderFilterOptions } from "./filters.js";
 
 const API = "api/v1"; // relative: see index.html
 const STATS_EVERY_MS = 10_000;
@@ -28,6 +32,8 @@ const page = {
   panelId: null,
   detail: null,
   reconnectTimer: null,
+  critical: new CriticalAnnouncer(() => scheduleRender()), // new critical alerts: flash and chime once
+  filters: null, // the filter bar's choices (filters.js)
 };
 
 async function api(path, options = {}) {
@@ -187,7 +193,11 @@ function onFeedEvent(message) {
     page.held.push(event);
     return;
   }
+  const before = page.alerts.get(event.alert.id);
   page.alerts.set(event.alert.id, event.alert);
+  if (isOpen(event.alert) && event.alert.severity === "critical" && before?.severity !== "critical") {
+    page.critical.announce(event.alert.id);
+  }
   scheduleRender();
   scheduleStats();
   if (event.alert.id === page.panelId) schedulePanel();
@@ -222,9 +232,12 @@ function render() {
   renderQueued = false;
   prune();
   const context = page.context ?? { grids: [], unassigned: false, workers: {}, buildings: {}, stations: {} };
-  const alerts = [...page.alerts.values()];
-  renderBoard($("#board"), page.context ? alerts : [], context, thumbnail);
-  $("#recent").hidden = renderRecent($("#recent-items"), alerts, context) === 0;
+  const alerts = page.context ? [...page.alerts.values()] : [];
+  renderFilterOptions($("#filters"), context, alerts);
+  const shown = alerts.filter((a) => matches(a, page.filters, context));
+  renderBoard($("#board"), shown, context, thumbnail, page.critical.flashing());
+  $("#recent").hidden = renderRecent($("#recent-items"), shown, context) === 0;
+  renderBuildings($("#buildings"), alerts.filter(isOpen), context, page.filters?.q);
   renderStats();
 }
 
@@ -301,6 +314,7 @@ function renderStats() {
   const value = overdue === null ? red : red === null ? overdue : Math.max(overdue, red);
   setFigure("overdue", show(value));
   $('[data-figure="overdue"]').classList.toggle("alarm", Boolean(value));
+  renderToday($("#today-figures"), s);
 }
 
 function renderWho() {
@@ -326,6 +340,8 @@ function tick() {
 
 async function openPanel(id) {
   page.panelId = id;
+  page.actionMessage = null;
+  page.editing = false;
   page.detail = null;
   const body = $("#panel-body");
   body.replaceChildren(Object.assign(document.createElement("p"), { className: "loading", textContent: t("loading") }));
@@ -340,7 +356,15 @@ async function loadPanel() {
     const detail = await api(`alerts/${encodeURIComponent(id)}`);
     if (page.panelId !== id) return; // another card was opened meanwhile
     page.detail = detail;
+    // An operator half-way through a form keeps it (and what was typed) while the rest of the panel redraws,
+    // unless the alert moved on so far that the form no longer fits (another state or assignee).
+    const editing = page.editing ? $("#panel-body .actions") : null;
     renderDetail($("#panel-body"), detail, page.context);
+    const fresh = $("#panel-body .actions");
+    if (editing && fresh && editing.dataset.state === fresh.dataset.state
+        && editing.dataset.assignee === fresh.dataset.assignee) fresh.replaceWith(editing);
+    else page.editing = false;
+    showActionMessage();
   } catch (error) {
     if (error instanceof AuthError) return showLogin();
     console.error(error);
@@ -359,6 +383,35 @@ function closePanel() {
   page.panelId = null;
   page.detail = null;
   $("#panel").hidden = true;
+}
+
+// A form of the panel's actions: POST it, say what the server answered, show the alert as it now is.
+async function onAction(event) {
+  const form = event.target.closest("form[data-action]");
+  if (!form) return;
+  event.preventDefault();
+  page.editing = false;
+  const id = page.panelId;
+  const button = form.querySelector("button");
+  button.disabled = true;
+  const { status, text, view } = await postAction(API, id, form).finally(() => { button.disabled = false; });
+  if (status === 401) return showLogin();
+  if (view) {
+    page.alerts.set(view.id, view);
+    scheduleRender();
+  }
+  page.actionMessage = { id, text, status };
+  showActionMessage();
+  if (status === 200) await loadPanel();
+}
+
+// The last answer stays in the panel through its re-renders (a feed event redraws it), until another alert opens.
+function showActionMessage() {
+  const node = $("#panel-body .action-message");
+  const m = page.actionMessage;
+  if (!node || !m || m.id !== page.panelId) return;
+  node.textContent = m.text;
+  node.dataset.status = String(m.status);
 }
 
 function onBoardClick(event) {
@@ -384,13 +437,39 @@ function fitPanel() {
   document.documentElement.style.setProperty("--header-h", `${$("#top").offsetHeight}px`);
 }
 
-function start() {
+function onFiltersChanged() {
+  page.filters = readFilters($("#filters"));
+  render();
+}
+
+// A click on a building of the strip shows only its alerts; a second click shows all again.
+function onBuildingClick(event) {
+  const button = event.target.closest("[data-name]");
+  if (!button) return;
+  const search = $("#filter-q");
+  search.value = search.value === button.dataset.name ? "" : button.dataset.name;
+  onFiltersChanged();
+}
+
+async function start() {
+  if (wallMode) document.documentElement.classList.add("wall");
+  await loadCatalogue();
   applyLanguage(lang());
   fitPanel();
   window.addEventListener("resize", fitPanel);
   $("#lang").addEventListener("click", () => applyLanguage(lang() === "zh" ? "en" : "zh"));
   $("#logout").addEventListener("click", logout);
   $("#panel-close").addEventListener("click", closePanel);
+  $("#panel-body").addEventListener("submit", onAction);
+  for (const kind of ["input", "change", "focusin"]) {
+    $("#panel-body").addEventListener(kind, (event) => {
+      if (event.target.closest("form[data-action]")) page.editing = true;
+    });
+  }
+  for (const kind of ["input", "change"]) $("#filters").addEventListener(kind, onFiltersChanged);
+  $("#filters").addEventListener("submit", (event) => event.preventDefault());
+  $("#buildings").addEventListener("click", onBuildingClick);
+  if (wallMode) startAutoScroll($("#board"));
   $("#login-form").addEventListener("submit", (event) => {
     event.preventDefault();
     login($("#token").value.trim());

@@ -2,7 +2,7 @@
 // recently closed ones. Pure rendering from (alerts, context); app.js owns the data.
 
 import { el } from "./dom.js";
-import { escalationName, severityName, stateName, t, typeName } from "./i18n.js";
+import { describeAlert, escalationName, severityName, stateName, t, typeName } from "./i18n.js";
 import { formatSpan, formatTime } from "./format.js";
 
 export const UNASSIGNED = "unassigned";
@@ -49,16 +49,17 @@ export function isOverdue(alert, now) {
   return sla !== null && Date.parse(sla.due) < now;
 }
 
-function card(alert, context, thumb) {
+function card(alert, context, thumb, flashing) {
   const d = alert.dispatch;
   const sla = slaOf(d);
   const clock = sla ? el("span", { class: "sla", dataset: { due: sla.due, phase: sla.phase } }) : null;
   if (clock) tickClock(clock, Date.now());
   const where = [buildingName(context, alert.building), alert.subject].filter(Boolean).join(" · ");
+  const { what, ended } = describeAlert(alert);
   return el(
     "article",
     {
-      class: `card sev-${alert.severity}`,
+      class: `card sev-${alert.severity}${flashing.has(alert.id) ? " flash" : ""}`,
       tabindex: "0",
       role: "button",
       dataset: { id: alert.id, state: d.state, type: alert.type, severity: alert.severity },
@@ -70,7 +71,8 @@ function card(alert, context, thumb) {
     el("div", { class: "card-main" },
       el("div", { class: "card-text" },
         el("div", { class: "where" }, where),
-        el("p", { class: "summary" }, alert.summary)),
+        el("p", { class: "summary" }, what),
+        ended ? el("p", { class: "ended" }, `${t("edge_cleared_mark")}${t("colon")}${ended}`) : null),
       d.has_snapshot ? thumb(alert) : null),
     el("div", { class: "card-bottom" },
       el("span", { class: `state state-${d.state}` }, stateName(d.state)),
@@ -106,9 +108,15 @@ export function columnsOf(context, openAlerts) {
   return columns;
 }
 
+// A column's share of the width grows with its cards: a busy grid gets room, an empty one a narrow strip.
+export function columnWeight(cards) {
+  return cards === 0 ? 0.6 : Math.min(5, 1 + (cards - 1) * 0.5);
+}
+
 // Columns are kept by queue id, so a column's scroll position survives the re-render of its cards.
-// `thumb(alert)` gives the snapshot thumbnail of an alert that has one (or null while it loads).
-export function renderBoard(root, alerts, context, thumb = () => null) {
+// `thumb(alert)` gives the snapshot thumbnail of an alert that has one (or null while it loads); `flashing` the
+// ids of the new critical alerts that flash.
+export function renderBoard(root, alerts, context, thumb = () => null, flashing = new Set()) {
   const open = alerts.filter(isOpen);
   const columns = columnsOf(context, open);
   const byQueue = new Map(columns.map((c) => [c.id, []]));
@@ -120,11 +128,16 @@ export function renderBoard(root, alerts, context, thumb = () => null) {
       el("header", { class: "column-head" }), el("div", { class: "cards" }));
     node.querySelector(".column-head").replaceChildren(el("h2", {}, column.name), counts(items));
     const list = node.querySelector(".cards");
-    list.replaceChildren(...(items.length ? items.map((a) => card(a, context, thumb)) : [el("p", { class: "empty" }, t("empty"))]));
+    list.replaceChildren(...(items.length ? items.map((a) => card(a, context, thumb, flashing))
+      : [el("p", { class: "empty" }, t("empty"))]));
+    node.dataset.cards = String(items.length);
     return node;
   });
   root.replaceChildren(...nodes);
   root.style.setProperty("--columns", String(Math.max(columns.length, 1)));
+  root.style.gridTemplateColumns = nodes.length
+    ? nodes.map((n) => `minmax(var(--column-min), ${columnWeight(Number(n.dataset.cards)).toFixed(2)}fr)`).join(" ")
+    : "";
 }
 
 export function renderRecent(root, alerts, context) {

@@ -54,6 +54,33 @@ const WORDS = {
     seconds: "秒",
     minutes: "分",
     hours: "小时",
+    colon: "：",
+    today_by_type: "今日预警",
+    today_by_hour: "分时",
+    buildings_open: "有预警的楼栋",
+    unknown_building: "未登记楼栋",
+    all_grids: "全部网格",
+    all_types: "全部类型",
+    all_severities: "全部级别",
+    all_states: "全部状态",
+    search_hint: "搜索设备或楼栋",
+    actions: "处置",
+    assign: "指派",
+    reassign: "改派",
+    rate: "评价",
+    note_hint: "备注（可选）",
+    on_duty: "值班中",
+    off_duty: "未值班",
+    leader: "网格长",
+    action_done: "已完成",
+    action_forbidden: "无权操作",
+    action_conflict: "当前状态不能这样操作",
+    action_missing: "预警不存在",
+    action_failed: "操作失败",
+    frames: "帧",
+    clip_on_edge: "完整录像保存在边缘设备上：",
+    clip: "现场录像",
+    seconds_long: "秒",
   },
   en: {
     title: "Grid alert command center",
@@ -105,19 +132,47 @@ const WORDS = {
     seconds: "s",
     minutes: "m",
     hours: "h",
+    colon: ": ",
+    today_by_type: "Today",
+    today_by_hour: "By hour",
+    buildings_open: "Buildings with alerts",
+    unknown_building: "Unregistered building",
+    all_grids: "All grids",
+    all_types: "All types",
+    all_severities: "All severities",
+    all_states: "All states",
+    search_hint: "Search device or building",
+    actions: "Actions",
+    assign: "Assign",
+    reassign: "Reassign",
+    rate: "Rate",
+    note_hint: "Note (optional)",
+    on_duty: "on duty",
+    off_duty: "off duty",
+    leader: "grid leader",
+    action_done: "Done",
+    action_forbidden: "Not allowed",
+    action_conflict: "Not possible in this state",
+    action_missing: "No such alert",
+    action_failed: "Failed",
+    frames: "frames",
+    clip_on_edge: "the full clip is on the edge box: ",
+    clip: "Clip",
+    seconds_long: "s",
   },
 };
 
-const TYPES = {
-  "water.no_usage": { zh: "长时间未用水", en: "No water use" },
-  "water.continuous_flow": { zh: "持续用水", en: "Continuous flow" },
-  "water.tap_open": { zh: "水龙头未关", en: "Tap left open" },
-  "water.spike": { zh: "用水量突增", en: "Usage spike" },
-  "water.meter_offline": { zh: "水表离线", en: "Meter offline" },
-  "water.meter_tamper": { zh: "水表异常/疑似被拆", en: "Meter tampered" },
-  "elevator.ebike": { zh: "电动车进电梯", en: "E-bike in elevator" },
-  "elevator.camera_offline": { zh: "电梯摄像头离线", en: "Elevator camera offline" },
-};
+// The alert messages and type names: messages.json, the catalogue the pushes use too (dispatch/messages.py).
+let catalogue = { types: {}, messages: {}, evidence: {}, hidden_evidence: [] };
+
+export async function loadCatalogue() {
+  try {
+    const response = await fetch("static/messages.json", { credentials: "same-origin" });
+    if (response.ok) catalogue = await response.json();
+  } catch {
+    // without it the cards show the edge's own summary and the type codes: readable, if not translated
+  }
+}
 
 const SEVERITIES = {
   critical: { zh: "紧急", en: "Critical" },
@@ -150,7 +205,10 @@ const ACTIONS = {
   edge_cleared: { zh: "设备已恢复", en: "Device recovered" },
 };
 
-let current = LANGS.includes(localStorage.getItem(STORAGE_KEY)) ? localStorage.getItem(STORAGE_KEY) : "zh";
+// `?lang=en|zh` in the address wins (a wall screen is set up by its URL), then the last choice, then Chinese.
+const fromUrl = new URLSearchParams(location.search).get("lang");
+const stored = localStorage.getItem(STORAGE_KEY);
+let current = LANGS.includes(fromUrl) ? fromUrl : LANGS.includes(stored) ? stored : "zh";
 
 export function lang() {
   return current;
@@ -168,11 +226,72 @@ function pick(table, key) {
 }
 
 export const t = (key) => WORDS[current][key] ?? key;
-export const typeName = (type) => pick(TYPES, type);
+export const typeName = (type) => pick(catalogue.types, type);
 export const severityName = (severity) => pick(SEVERITIES, severity);
 export const stateName = (state) => pick(STATES, state);
 export const escalationName = (level) => (level ? pick(ESCALATIONS, level) : "");
 export const actionName = (action) => pick(ACTIONS, action);
+
+const pad2 = (n) => String(n).padStart(2, "0");
+
+function number(value) {
+  return Number.isInteger(value) ? String(value) : String(Math.round(value * 10) / 10);
+}
+
+// "03-01 14:03" in the browser's time zone.
+function shortTime(value) {
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime())) return String(value);
+  return `${pad2(date.getMonth() + 1)}-${pad2(date.getDate())} ${pad2(date.getHours())}:${pad2(date.getMinutes())}`;
+}
+
+function param(value, kind) {
+  if (value === null || value === undefined) return "—";
+  if (kind === "time") return shortTime(value);
+  if (typeof value === "number") return number(kind === "abs" ? Math.abs(value) : value);
+  return String(value);
+}
+
+// A reason ({key, params}) as a sentence in the current language; null when the catalogue lacks the key.
+export function reasonText(reason) {
+  const entry = reason && catalogue.messages[reason.key];
+  if (!entry) return null;
+  const params = reason.params ?? {};
+  return entry[current].replace(/\{(\w+)(?::(\w+))?\}/g, (_, name, kind) => param(params[name], kind));
+}
+
+// What an alert is about, and (cleared) why it ended, in the reader's language; the edge's summary when the
+// alert carries no reason (an older edge).
+export function describeAlert(alert) {
+  const evidence = alert.evidence ?? {};
+  const what = reasonText(evidence.reason);
+  if (what === null) return { what: alert.summary, ended: null };
+  const ended = alert.state === "cleared"
+    ? reasonText(evidence.cleared_reason) ?? catalogue.messages.cleared?.[current] ?? null
+    : null;
+  return { what, ended };
+}
+
+// The evidence a person reads: labelled, with units and times, without the machine's own fields.
+export function evidenceRows(evidence) {
+  const hidden = new Set(catalogue.hidden_evidence);
+  const rows = [];
+  for (const [key, value] of Object.entries(evidence ?? {})) {
+    if (hidden.has(key) || value === null || value === undefined || typeof value === "object") continue;
+    const spec = catalogue.evidence[key];
+    if (!spec) {
+      rows.push([key, String(value)]);
+      continue;
+    }
+    let shown;
+    if (spec.kind === "time") shown = shortTime(value);
+    else if (spec.kind === "percent" && typeof value === "number") shown = `${Math.round(value * 100)}%`;
+    else if (spec.values?.[value]) shown = spec.values[value][current];
+    else shown = typeof value === "number" ? number(value) : String(value);
+    rows.push([spec[current], spec.unit ? `${shown} ${spec.unit}` : shown]);
+  }
+  return rows;
+}
 
 // Fills every element marked data-i18n="key" (static text of index.html).
 export function translateStatic(root = document) {

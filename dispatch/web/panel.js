@@ -2,9 +2,11 @@
 // changes and the dispatch loop's steps merged by time.
 
 import { el, fill } from "./dom.js";
-import { actionName, escalationName, severityName, stateName, t, typeName } from "./i18n.js";
+import { actionName, describeAlert, escalationName, evidenceRows, severityName, stateName, t, typeName }
+  from "./i18n.js";
 import { formatTime } from "./format.js";
 import { buildingName, workerName } from "./board.js";
+import { actionForms } from "./actions.js";
 
 const TOLD = new Set(["dispatch", "assign", "escalate"]); // actions whose `assignee` names who got or was told of it
 
@@ -49,8 +51,31 @@ export function timeline(detail, context) {
   return items.sort((a, b) => Date.parse(a.at) - Date.parse(b.at) || a.order - b.order);
 }
 
-function evidenceValue(value) {
-  return typeof value === "object" && value !== null ? JSON.stringify(value) : String(value);
+const PREVIEW_STEP_MS = 400;
+
+// The clip's preview: the few small frames the edge sent with it, played in turn, over and over.
+function clipPreview(frames) {
+  const img = el("img", { class: "clip-preview", alt: t("clip"), src: `data:image/jpeg;base64,${frames[0]}` });
+  let i = 0;
+  const timer = setInterval(() => {
+    if (!img.isConnected && i > 0) return clearInterval(timer); // the panel was redrawn or closed
+    i += 1;
+    img.src = `data:image/jpeg;base64,${frames[i % frames.length]}`;
+    img.dataset.frame = String(i % frames.length);
+  }, PREVIEW_STEP_MS);
+  return img;
+}
+
+// The clip itself stays on the edge box (MB, in a codec a browser may not play): its preview plays here, and
+// the note says where the full clip is.
+function clipNote(evidence) {
+  if (!evidence?.clip) return null;
+  const frames = evidence.clip_preview_jpeg_b64 ?? [];
+  const length = evidence.clip_s ? ` · ${evidence.clip_s} ${t("seconds_long")}` : "";
+  return el("figure", { class: "clip" },
+    frames.length ? clipPreview(frames) : null,
+    el("figcaption", {}, `${t("clip")}${length}`, el("span", { class: "dim" }, ` · ${t("clip_on_edge")}`),
+      el("code", {}, String(evidence.clip))));
 }
 
 function fact(label, value) {
@@ -60,7 +85,8 @@ function fact(label, value) {
 export function renderDetail(root, detail, context) {
   const d = detail.dispatch;
   const grid = context.grids.find((g) => g.id === d.queue);
-  const evidence = Object.entries(detail.evidence ?? {});
+  const evidence = evidenceRows(detail.evidence);
+  const { what, ended } = describeAlert(detail);
   fill(root,
     el("div", { class: `detail-head sev-${detail.severity}`, dataset: { id: detail.id } },
       el("span", { class: "sev" }, severityName(detail.severity)),
@@ -69,7 +95,8 @@ export function renderDetail(root, detail, context) {
       el("span", { class: `state state-${d.state}` }, stateName(d.state)),
       d.escalation ? el("span", { class: "badge esc" }, escalationName(d.escalation)) : null,
       detail.state === "cleared" ? el("span", { class: "badge cleared" }, t("edge_cleared_mark")) : null),
-    el("p", { class: "summary" }, detail.summary),
+    el("p", { class: "summary" }, what),
+    ended ? el("p", { class: "ended" }, `${t("edge_cleared_mark")}${t("colon")}${ended}`) : null,
     detail.snapshot_jpeg_b64
       ? el("figure", { class: "snapshot" },
         el("img", { src: `data:image/jpeg;base64,${detail.snapshot_jpeg_b64}`, alt: t("snapshot") }),
@@ -83,8 +110,10 @@ export function renderDetail(root, detail, context) {
       fact(t("score"), d.score ? "★".repeat(d.score) : "")),
     evidence.length
       ? [el("h3", {}, t("evidence")),
-        el("dl", { class: "evidence" }, evidence.map(([key, value]) => [el("dt", {}, key), el("dd", {}, evidenceValue(value))]))]
+        el("dl", { class: "evidence" }, evidence.map(([label, value]) => [el("dt", {}, label), el("dd", {}, value)]))]
       : null,
+    clipNote(detail.evidence),
+    actionForms(detail, context),
     el("h3", {}, t("timeline")),
     el("ol", { class: "timeline" }, timeline(detail, context).map((item) => el("li", { class: item.kind },
       el("span", { class: "time" }, formatTime(item.at)),

@@ -1,6 +1,7 @@
-"""Camera liveness: a known camera that sends no frame for `silent_s` raises `elevator.camera_offline`.
+"""Camera liveness: a registered camera that sends no frame for `silent_s` raises `elevator.camera_offline`.
 
-A camera is known when the registry lists it or once it has sent a frame. Silence is judged on the
+Only cameras in the registry are watched: an id nobody registered (a typo, a test, a flood of made-up
+topics) never raises an offline alert nobody can clear, and takes no room here. Silence is judged on the
 wall clock (a silent camera has no event time); the episode starts at its last frame (or at the
 worker's start for a registry camera never heard from) and clears at the first frame that comes back.
 Fire on the transition, clear on recovery, once.
@@ -29,10 +30,13 @@ class CameraLiveness:
         self.silent_s = silent_s
         self._lock = threading.Lock()
         self._last: dict[str, float] = dict.fromkeys(known, started)
+        self._watched = frozenset(self._last)
         self._heard: set[str] = set()
         self._book = EpisodeBook()
 
     def seen(self, elevator_id: str, wall: float) -> None:
+        if elevator_id not in self._watched:
+            return
         with self._lock:
             if wall > self._last.get(elevator_id, 0.0):
                 self._last[elevator_id] = wall

@@ -59,6 +59,12 @@ class ElevatorConfig(Section):
     max_hold_s: float = Field(
         300.0, gt=0, description="the door is released after this long even with the bike still in (the alert stays)"
     )
+    max_unregistered: int = Field(
+        32, ge=0, description="cameras not in the registry judged at once; frames of more are dead letters"
+    )
+    unregistered_expire_s: float = Field(
+        600.0, gt=0, description="a camera not in the registry, silent this long, is forgotten (its state freed)"
+    )
     source_fps: float = Field(5.0, gt=0, le=60, description="frames per second taken from RTSP, video and folders")
     evidence: EvidenceConfig = EvidenceConfig()
     flywheel: FlywheelConfig = FlywheelConfig()

@@ -7,6 +7,7 @@ disk) runs on one writer thread: the detector thread only samples and hands over
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 import queue
@@ -33,6 +34,9 @@ PERSON_COLOR = (0, 200, 0)
 OTHER_COLOR = (0, 200, 255)
 CLIP_SUFFIXES = (".mp4", ".avi")
 _TMP_PREFIX = ".tmp-"
+PREVIEW_FRAMES = 8  # the clip's animated preview on the command-center page: frames, long side, JPEG quality
+PREVIEW_MAX_SIDE = 240
+PREVIEW_QUALITY = 60
 RING_JPEG_QUALITY = 90  # frames wait in the ring as JPEG: ~10x less memory than raw pixels
 
 
@@ -126,6 +130,21 @@ class Clip:
     start_ts: float  # event time of the first and the last frame in the file
     end_ts: float
     frames: int
+    preview: tuple[str, ...] = ()  # base64 JPEGs, evenly spread over the clip: the page plays them in turn
+
+
+def clip_preview(frames: Sequence[bytes], n: int = PREVIEW_FRAMES, max_side: int = PREVIEW_MAX_SIDE) -> tuple[str, ...]:
+    """A few small frames of the clip (~4 KB each) that travel with the alert: the clip itself stays on the edge
+    box (MB, a codec browsers may not play), the preview lets the command center see what happened."""
+    if not frames:
+        return ()
+    picks = sorted({round(i * (len(frames) - 1) / max(n - 1, 1)) for i in range(min(n, len(frames)))})
+    out = []
+    for i in picks:
+        image = cv2.imdecode(np.frombuffer(frames[i], np.uint8), cv2.IMREAD_COLOR)
+        if image is not None:
+            out.append(base64.b64encode(_jpeg(_scaled(image, max_side), PREVIEW_QUALITY)).decode("ascii"))
+    return tuple(out)
 
 
 @dataclass(slots=True)
@@ -205,6 +224,11 @@ class ClipRecorder:
         if not self._closed:
             self._queue.put(("start", elevator_id, alert_id, ts))
 
+    def forget(self, elevator_id: str) -> None:
+        """Free a camera's ring of recent frames (a camera nobody registered went away)."""
+        if not self._closed:
+            self._queue.put(("forget", elevator_id))
+
     def take_finished(self) -> list[Clip]:
         """Clips written since the last call."""
         with self._lock:
@@ -271,6 +295,9 @@ class ClipRecorder:
                 if isinstance(item, tuple):
                     if item[0] == "frame":
                         self._on_frame(*item[1:])
+                    elif item[0] == "forget":
+                        if not any(r.elevator_id == item[1] for r in self._recording.values()):
+                            self._cameras.pop(item[1], None)
                     else:
                         self._on_start(*item[1:])
                 self._finish_stalled()
@@ -314,7 +341,8 @@ class ClipRecorder:
             log.warning("no frames for the clip of %s (camera %s)", rec.alert_id, rec.elevator_id)
             return
         path = self._write(rec)
-        clip = Clip(rec.alert_id, rec.elevator_id, path, rec.frames[0][0], rec.frames[-1][0], len(rec.frames))
+        clip = Clip(rec.alert_id, rec.elevator_id, path, rec.frames[0][0], rec.frames[-1][0], len(rec.frames),
+                    clip_preview([jpeg for _, jpeg in rec.frames]))
         with self._lock:
             self._finished.append(clip)
             self._written += 1

@@ -75,6 +75,9 @@ class UnsureFrames:
     def count(self) -> int:
         return self._count
 
+    def forget(self, elevator_id: str) -> None:
+        self._last_saved.pop(elevator_id, None)
+
     def is_unsure(self, detections: Detections) -> bool:
         cfg = self.config
         return any(name in self.ebike_classes and cfg.low <= score < cfg.high

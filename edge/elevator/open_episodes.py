@@ -21,6 +21,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ingest.wire.alert import Alert
+from rules.reason import with_cleared_reason
 
 log = logging.getLogger(__name__)
 
@@ -95,5 +96,5 @@ def restart_clear(last: Alert, now: datetime) -> Alert:
         "cleared_at": now,
         "revision": (last.revision or 0) + 1,
         "summary": RESTART_SUMMARY.format(eid=last.subject),
-        "evidence": {**last.evidence, "cleared_by": "edge_restart"},
+        "evidence": with_cleared_reason(last.type, last.subject, {**last.evidence, "cleared_by": "edge_restart"}),
     })

@@ -48,7 +48,7 @@ from ingest.registry import Registry
 from ingest.topics import Topics
 from ingest.wire.alert import Alert
 from ingest.wire.elevator import ElevatorStatus
-from models.vision.frames import FrameError, LatestFrameSlot, decode_jpeg
+from models.vision.frames import FrameError, LatestFrameSlot, check_jpeg_size, decode_jpeg
 from models.vision.types import Detections
 from rules.elevator.ebike import Decision, EbikeRule, hold_commands
 from rules.elevator.zone import Zone
@@ -142,7 +142,13 @@ class ElevatorPipeline:
                        if config.flywheel.enabled else None)
         self._slots: dict[str, LatestFrameSlot[Frame]] = {}
         self._slots_lock = threading.Lock()
-        self._unknown: set[str] = set()
+        self._unknown: set[str] = set()  # unregistered cameras already reported (once per stay)
+        # Unregistered cameras being judged -> wall clock of their last frame; bounded (config.max_unregistered)
+        # and expired (config.unregistered_expire_s), so made-up topics cannot grow the edge for good.
+        self._unregistered: OrderedDict[str, float] = OrderedDict()
+        self._unregistered_lock = threading.Lock()
+        self.unregistered_refused = 0
+        self.unregistered_expired = 0
         self._statuses: deque[tuple[str, ElevatorStatus]] = deque(maxlen=10_000)
         self._wakeup = threading.Event()
         self._stop = threading.Event()
@@ -213,9 +219,16 @@ class ElevatorPipeline:
             self.deadletters.reject(message.topic, "elevator_id: must be 1-64 characters of A-Z a-z 0-9 _ . -",
                                     message.payload, now)
             return True
-        self._note_unknown(route.subject, message)
+        if not self._admit(route.subject, message, now):
+            return True
         if route.kind == "elevator_frame":
             self.stats.frames_in += 1
+            try:  # the header only (microseconds): a frame too large to decode never takes the detector's time
+                check_jpeg_size(message.payload)
+            except FrameError as exc:
+                self.stats.decode_errors += 1
+                self.deadletters.reject(message.topic, exc.reason, message.payload, now)
+                return True
             ts, sane = frame_ts(message.user_properties, message.received_at, self.max_future_skew_s)
             if not sane:
                 self.stats.bad_ts += 1
@@ -231,12 +244,54 @@ class ElevatorPipeline:
         self._wakeup.set()
         return True
 
-    def _note_unknown(self, elevator_id: str, message: InboundMessage) -> None:
-        if elevator_id in self._unknown or self.registry.elevator(elevator_id) is not None:
-            return
-        self._unknown.add(elevator_id)
-        self.deadletters.reject(message.topic, "unknown elevator: processed, its alerts go to the unassigned queue",
-                                message.payload[:200], _at(message.received_at))
+    def _admit(self, elevator_id: str, message: InboundMessage, now: datetime) -> bool:
+        """A registered camera always; one nobody registered while fewer than max_unregistered are judged."""
+        if self.registry.elevator(elevator_id) is not None:
+            return True
+        with self._unregistered_lock:
+            known = elevator_id in self._unregistered
+            if not known and len(self._unregistered) >= self.config.max_unregistered:
+                self.unregistered_refused += 1
+                refused = True
+            else:
+                self._unregistered[elevator_id] = message.received_at
+                self._unregistered.move_to_end(elevator_id)
+                refused = False
+            first = not refused and elevator_id not in self._unknown
+            if first:
+                self._unknown.add(elevator_id)
+        if refused:
+            self.deadletters.reject(message.topic, f"unknown elevator: over the limit of {self.config.max_unregistered}"
+                                    " unregistered cameras; not judged (add it to the registry)",
+                                    message.payload[:200], now)
+        elif first:
+            self.deadletters.reject(message.topic, "unknown elevator: processed, its alerts go to the unassigned "
+                                    "queue", message.payload[:200], now)
+        return not refused
+
+    def _expire_unregistered(self, wall: float) -> None:
+        """Forget unregistered cameras silent for unregistered_expire_s (detector thread: it owns the rule)."""
+        horizon = wall - self.config.unregistered_expire_s
+        with self._unregistered_lock:
+            stale = [eid for eid, last in self._unregistered.items() if last < horizon]
+        for eid in stale:
+            if self.linkage.snapshot().get("held", {}).get(eid) or not self.rule.forget(eid):
+                continue  # an open episode or a held door: kept until they end
+            with self._unregistered_lock:
+                if self._unregistered.get(eid, wall) >= horizon:
+                    continue  # a frame came in meanwhile
+                del self._unregistered[eid]
+                self._unknown.discard(eid)
+            with self._slots_lock:
+                self._slots.pop(eid, None)
+            self._judged.pop(eid, None)
+            self.judge.forget(eid)
+            self.clips.forget(eid)
+            if self.unsure is not None:
+                self.unsure.forget(eid)
+            self.unregistered_expired += 1
+            log.info("elevator %s (not in the registry) silent for %.0f s: forgotten", eid,
+                     self.config.unregistered_expire_s)
 
     def _put(self, frame: Frame) -> None:
         slot = self._slots.get(frame.elevator_id)
@@ -263,6 +318,7 @@ class ElevatorPipeline:
             if served:
                 self._wakeup.set()  # look again at once: frames came in while we worked
             self._evidence_round()
+            self._expire_unregistered(time.time())
 
     def _apply_statuses(self) -> None:
         while self._statuses:
@@ -375,7 +431,9 @@ class ElevatorPipeline:
             if episode is None:
                 continue
             episode.bump += 1
-            episode.extra = {**episode.extra, "clip": str(clip.path), "clip_frames": clip.frames}
+            episode.extra = {**episode.extra, "clip": str(clip.path), "clip_frames": clip.frames,
+                             "clip_s": round(clip.end_ts - clip.start_ts, 1),
+                             "clip_preview_jpeg_b64": list(clip.preview)}
             last = episode.last
             alert = last.model_copy(update={
                 "revision": (last.revision or 0) + 1, "evidence": {**last.evidence, **episode.extra},
@@ -436,6 +494,8 @@ class ElevatorPipeline:
             "stage_ms_median": {k: _median(list(v)) for k, v in s.stage_ms.items()},
             "last_raise_latency_ms": s.last_raise_latency_ms,
             "cameras": cameras,
+            "unregistered": {"judged": len(self._unregistered), "refused_frames": self.unregistered_refused,
+                             "expired": self.unregistered_expired},
             "linkage": self.linkage.snapshot(),
             "sources": [src.stats() for src in self._sources],
         }

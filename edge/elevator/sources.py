@@ -15,10 +15,10 @@ import cv2
 import numpy as np
 
 from edge.elevator.frame import Frame
+from ingest.registry import STREAM_SCHEMES, expand_source
 
 log = logging.getLogger(__name__)
 
-STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 BACKOFF_FIRST_S = 1.0
 BACKOFF_MAX_S = 30.0
@@ -144,11 +144,16 @@ class OpenCvSource:
             backoff = min(backoff * 2, BACKOFF_MAX_S)
 
     def _open(self) -> cv2.VideoCapture | None:
+        try:
+            url = expand_source(self.source)  # credentials from the environment, at each (re)connect
+        except ValueError as exc:
+            self._error(f"cannot open the source: {exc}")
+            return None
         params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, OPEN_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, READ_TIMEOUT_MS]
-        cap = cv2.VideoCapture(self.source, cv2.CAP_FFMPEG, params)
+        cap = cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
         if not cap.isOpened():
             cap.release()
-            cap = cv2.VideoCapture(self.source)  # another backend (e.g. GStreamer, image sequences)
+            cap = cv2.VideoCapture(url)  # another backend (e.g. GStreamer, image sequences)
         if not cap.isOpened():
             cap.release()
             self._error("cannot open the source")

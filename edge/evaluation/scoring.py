@@ -53,6 +53,20 @@ def _window(event: TruthEvent) -> tuple[datetime, datetime]:
     return event.start - LEAD, event.end + GRACE
 
 
+def judge(episode: Episode, events: Sequence[TruthEvent]) -> tuple[str, TruthEvent | None]:
+    """("true" | "tolerated" | "false", the event it found) of one episode against its meter's events."""
+    verdict = "false"
+    for event in events:
+        lo, hi = _window(event)
+        if not lo <= episode.raised_at <= hi:
+            continue
+        if episode.type in event.expect:
+            return "true", event
+        if episode.type in event.tolerate:
+            verdict = "tolerated"
+    return verdict, None
+
+
 def score(episodes: Sequence[Episode], truth: Sequence[TruthEvent], types: Sequence[str]) -> dict[str, TypeScore]:
     scores = {t: TypeScore(t) for t in types}
     by_meter: dict[str, list[TruthEvent]] = {}
@@ -65,21 +79,13 @@ def score(episodes: Sequence[Episode], truth: Sequence[TruthEvent], types: Seque
     for episode in episodes:
         result = scores.setdefault(episode.type, TypeScore(episode.type))
         result.alerts += 1
-        verdict = "false"
-        for event in by_meter.get(episode.subject, []):
-            lo, hi = _window(event)
-            if not lo <= episode.raised_at <= hi:
-                continue
-            if episode.type in event.expect:
-                verdict = "true"
-                key = (id(event), episode.type)
-                if key not in detected:
-                    detected.add(key)
-                    result.detected += 1
-                    result.delays_h.append(max(0.0, (episode.raised_at - event.start).total_seconds() / 3600))
-                break
-            if episode.type in event.tolerate:
-                verdict = "tolerated"
+        verdict, event = judge(episode, by_meter.get(episode.subject, []))
+        if verdict == "true" and event is not None:
+            key = (id(event), episode.type)
+            if key not in detected:
+                detected.add(key)
+                result.detected += 1
+                result.delays_h.append(max(0.0, (episode.raised_at - event.start).total_seconds() / 3600))
         if verdict == "true":
             result.true_alerts += 1
         elif verdict == "tolerated":

@@ -24,12 +24,66 @@ class FrameError(ValueError):
         self.reason = reason
 
 
-def decode_jpeg(data: bytes, *, reduce: int = 1) -> np.ndarray:
-    """JPEG bytes -> (H, W, 3) uint8 BGR. reduce=2/4/8 decodes at that fraction of the size, faster (FACTS.md)."""
+# A decoder allocates what the frame header declares: a 631-byte JPEG declaring 30000x30000 took 12 s and
+# 2.7 GB. Cameras send 1280x720 to 3840x2160; 4096x4096 leaves room and refuses the rest before decoding.
+MAX_FRAME_PIXELS = 4096 * 4096
+MAX_FRAME_SIDE = 8192
+# SOF0-SOF15 carry the frame size; C4 (DHT), C8 (JPG) and CC (DAC) share the range but are not frame headers.
+_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM, RST0-7: no length field
+
+
+def jpeg_size(data: bytes) -> tuple[int, int]:
+    """(width, height) as the JPEG's frame header (SOF) declares them, read without decoding anything."""
     if not data:
         raise FrameError("empty frame")
     if not data.startswith(JPEG_SOI):
         raise FrameError(f"not a JPEG (starts with {bytes(data[:4]).hex()})")
+    pos, end = 2, len(data)
+    while pos + 4 <= end:
+        if data[pos] != 0xFF:
+            raise FrameError(f"corrupt JPEG (no marker at byte {pos})")
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in _STANDALONE:
+            pos += 2
+            continue
+        length = int.from_bytes(data[pos + 2:pos + 4], "big")
+        if length < 2:
+            raise FrameError(f"corrupt JPEG (segment length {length} at byte {pos})")
+        if marker in _SOF:
+            if pos + 9 > end:
+                break
+            height = int.from_bytes(data[pos + 5:pos + 7], "big")
+            width = int.from_bytes(data[pos + 7:pos + 9], "big")
+            return width, height
+        if marker == 0xDA:  # start of scan before any frame header
+            raise FrameError("corrupt JPEG (no frame header before the scan)")
+        pos += 2 + length
+    raise FrameError(f"corrupt JPEG ({len(data)} bytes, no frame header)")
+
+
+def check_jpeg_size(data: bytes, max_pixels: int = MAX_FRAME_PIXELS) -> tuple[int, int]:
+    """The declared size, or FrameError when it is zero or over the caps (before any decoder allocates it)."""
+    width, height = jpeg_size(data)
+    if width == 0 or height == 0:
+        raise FrameError(f"JPEG declares {width}x{height} (a zero side is not supported)")
+    if width * height > max_pixels or max(width, height) > MAX_FRAME_SIDE:
+        raise FrameError(f"JPEG declares {width}x{height}: over the limit of {max_pixels} pixels "
+                         f"and {MAX_FRAME_SIDE} a side; not decoded")
+    return width, height
+
+
+def decode_jpeg(data: bytes, *, reduce: int = 1, max_pixels: int = MAX_FRAME_PIXELS) -> np.ndarray:
+    """JPEG bytes -> (H, W, 3) uint8 BGR. reduce=2/4/8 decodes at that fraction of the size, faster (FACTS.md).
+    A frame whose header declares more than `max_pixels` is refused before decoding."""
+    if not data:
+        raise FrameError("empty frame")
+    if not data.startswith(JPEG_SOI):
+        raise FrameError(f"not a JPEG (starts with {bytes(data[:4]).hex()})")
+    check_jpeg_size(data, max_pixels)
     # libjpeg fills a cut-off frame with grey and only warns; a half-grey frame must not reach the detector.
     if not data.rstrip(b"\x00").endswith(JPEG_EOI):
         raise FrameError(f"truncated JPEG ({len(data)} bytes, no end marker)")

@@ -145,6 +145,13 @@ class EbikeRule:
         self._cars: dict[str, _Car] = {}
         self._book = EpisodeBook()
 
+    def forget(self, elevator_id: str) -> bool:
+        """Drop a car's track and history (a camera nobody registered went away); never one with an open episode."""
+        if self.is_open(elevator_id):
+            return False
+        self._cars.pop(elevator_id, None)
+        return True
+
     def set_zone(self, elevator_id: str, zone: Zone) -> None:
         self._zones[elevator_id] = zone
 

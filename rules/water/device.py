@@ -7,22 +7,30 @@ up). started_at = the first event's reading. Cleared by the first reading tamper
 the last event (every interval since then was plausible, or it would have been an event).
 
 Offline: judged against the fleet watermark in advance(). The reporting interval is learnt
-per meter (intervals.learnt_interval_s). A heap holds one live deadline per meter, so advance()
+per meter (intervals.learnt_interval_s), and so is its upload cadence: a meter that uploads
+in batches shows a lag behind the fleet from its first reading on (learn_gap), and a new meter
+waits offline_learn_h before its first warning. One episode per outage, with hysteresis: the
+episode clears once the meter has reported regularly for offline_clear_h; a new silence before
+then is the same outage (a meter on a bad link is one alert, not one per gap). A building whose
+meters all fall silent together is one water.gateway_offline episode (gateway.py), not one
+meter_offline per meter. A heap holds one live deadline per meter, so advance()
 costs O(log n) per deadline that falls due, not a scan: a reading pushes a new key only when
 its deadline is earlier than the scheduled one (the interval shrank); a key that pops early is
 pushed back at the meter's true deadline; a key that no longer matches the meter is stale.
 raised_at is the deadline itself, not the watermark: the same data gives the same changes
-however often advance() is called. Cleared at the meter's next accepted reading, at its ts.
+however often advance() is called.
 """
 
 from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
+from typing import Literal
 
 from ingest.wire.alert import Severity
 from rules.episode import AlertChange, EpisodeBook
 from rules.water.emit import clear, hours, iso, raise_, severity_open
+from rules.water.gateway import Gateways
 from rules.water.intervals import Kind, Limits, learnt_interval_s, offline_dues
 from rules.water.state import MeterState
 
@@ -57,34 +65,66 @@ def tamper(
                evidence)
 
 
-def clear_offline(st: MeterState, mid: str, now: float, book: EpisodeBook, out: list[AlertChange]) -> None:
-    if (OFFLINE, mid) in book.open and st.last_ts is not None:
-        gap = now - st.last_ts
-        clear(book, out, OFFLINE, mid, now, f"Meter {mid} reporting again after {hours(gap):.1f} h",
-              {"cleared_by": "reading", "gap_h": hours(gap)})
+def reading_back(st: MeterState, mid: str, now: float, lim: Limits, book: EpisodeBook,
+                 out: list[AlertChange]) -> None:
+    """A reading arrived (before st moves to it): recovering, or cleared after offline_clear_h of regular readings."""
+    if (OFFLINE, mid) not in book.open or st.last_ts is None:
+        return
+    warning, _ = offline_dues(st.last_ts, learnt_interval_s(st.recent, lim), lim, st.usual_gap, st.off_first)
+    if st.off_ok is None or now > warning:  # back, or silent again while recovering: count from here
+        st.off_ok = now
+    if now - st.off_ok < lim.offline_clear_s:
+        return
+    back = st.off_ok
+    st.off_ok = None
+    clear(book, out, OFFLINE, mid, now,
+          f"Meter {mid} reporting again since {iso(back)} ({hours(now - back):.1f} h of regular readings)",
+          {"cleared_by": "reading", "back_since": iso(back), "steady_h": hours(now - back)})
 
 
-def next_due(st: MeterState, mid: str, lim: Limits, book: EpisodeBook) -> tuple[float, Severity] | None:
-    """The next offline deadline of a meter and the severity it brings; None when nothing is left to fire."""
+Action = Literal["warning", "critical", "relapse", "gateway_critical"]
+
+
+def next_due(st: MeterState, mid: str, lim: Limits, book: EpisodeBook,
+             gateway_severity: str | None = None) -> tuple[float, Action] | None:
+    """The next offline deadline of a meter and what it brings; None when nothing is left to fire.
+
+    relapse: silent again while recovering (the episode stays open and waits for regular readings);
+    gateway_critical: the meter's silence is part of its building's gateway episode.
+    """
     if st.last_ts is None:
         return None
-    warning, critical = offline_dues(st.last_ts, learnt_interval_s(st.recent, lim), lim, st.usual_gap)
+    warning, critical = offline_dues(st.last_ts, learnt_interval_s(st.recent, lim), lim, st.usual_gap,
+                                     st.off_first)
+    due: tuple[float, Action] | None
     severity = severity_open(book, OFFLINE, mid)
-    if severity is None:
-        return (warning, "warning") if warning < critical else (critical, "critical")
-    if severity == "warning":
-        return critical, "critical"
-    return None
+    if st.gw:
+        due = (critical, "gateway_critical") if gateway_severity == "warning" else None
+    elif severity is None:
+        due = (warning, "warning") if warning < critical else (critical, "critical")
+    elif st.off_ok is not None:
+        due = (warning, "relapse")
+    elif severity == "warning":
+        due = (critical, "critical")
+    else:
+        due = None
+    if due is not None and st.hold is not None and st.hold > due[0]:
+        due = (st.hold, due[1])
+    return due
 
 
 class OfflineWatch:
     """Deadlines of silent meters, in a heap keyed by (deadline, meter_id)."""
 
-    def __init__(self) -> None:
+    def __init__(self, gateways: Gateways) -> None:
         self.heap: list[tuple[float, str]] = []
+        self.gateways = gateways
+
+    def due(self, st: MeterState, mid: str, lim: Limits, book: EpisodeBook) -> tuple[float, Action] | None:
+        return next_due(st, mid, lim, book, self.gateways.severity(mid, book) if st.gw else None)
 
     def schedule(self, st: MeterState, mid: str, lim: Limits, book: EpisodeBook) -> None:
-        due = next_due(st, mid, lim, book)
+        due = self.due(st, mid, lim, book)
         if due is not None and (st.sched is None or due[0] < st.sched):
             st.sched = due[0]
             heapq.heappush(self.heap, (due[0], mid))
@@ -102,17 +142,43 @@ class OfflineWatch:
                 continue  # stale: the meter was rescheduled
             st.sched = None
             lim = limits(mid)
-            due = next_due(st, mid, lim, book)
+            due = self.due(st, mid, lim, book)
             while due is not None and due[0] <= watermark:
                 out: list[AlertChange] = []
-                _raise_offline(st, mid, due[0], due[1], lim, book, out)
-                fired.extend((due[0], mid, change) for change in out)
-                due = next_due(st, mid, lim, book)
+                self._fire(st, mid, due, states, limits, book, out)
+                fired.extend((due[0], m, change) for m, change in out)
+                due = self.due(st, mid, lim, book)
             if due is not None:
                 st.sched = due[0]
                 heapq.heappush(heap, (due[0], mid))
         fired.sort(key=lambda row: (row[0], row[1]))
         return fired
+
+    def _fire(self, st: MeterState, mid: str, due: tuple[float, Action], states: dict[str, MeterState],
+              limits: Callable[[str], Limits], book: EpisodeBook, out: list[tuple[str, AlertChange]]) -> None:
+        at, action = due
+        changes: list[AlertChange] = []
+        if action == "relapse":
+            st.off_ok = None  # the same outage goes on: no new episode, no change
+        elif action == "gateway_critical":
+            self.gateways.escalate(mid, at, limits(mid), book, changes)
+        elif action == "critical" and (OFFLINE, mid) in book.open:
+            _raise_offline(st, mid, at, "critical", limits(mid), book, changes)
+        else:
+            verdict = self.gateways.judge(mid, st, at, states, limits, book, self.due)
+            if verdict == "meter":
+                _raise_offline(st, mid, at, action if action == "critical" else "warning", limits(mid), book,
+                               changes)
+            elif verdict == "gateway":
+                joined = self.gateways.raise_(mid, at, states, limits, book, changes)
+                for other in joined:  # their own deadlines now follow the gateway's episode
+                    if other != mid:
+                        other_st = states[other]
+                        other_st.sched = None
+                        self.schedule(other_st, other, limits(other), book)
+            else:
+                st.hold = verdict  # the building's other meters are due later: judge it as a whole then
+        out.extend((c.subject if c.type == OFFLINE else mid, c) for c in changes)
 
     def rebuild(self, states: dict[str, MeterState], limits: Callable[[str], Limits], book: EpisodeBook) -> None:
         self.heap = []

@@ -1,4 +1,7 @@
-"""water.continuous_flow and water.tap_open: runs of intervals.
+"""water.continuous_flow (the published 24/48-h rule) and water.tap_open: runs of intervals.
+
+The same continuous_flow episode may also be held open by the minimum night flow (night.py);
+`st.leak_by` says which of the two hold it, and a quiet hour clears it only when the night does not.
 
 Continuous flow (a leak, a running toilet): a run of intervals with no quiet span of
 quiet_hour_min. A zero-volume stretch (consecutive intervals with an unchanged register, a
@@ -17,7 +20,9 @@ least tap_open_min_intervals intervals (3), or 2 when flow_lpm confirmed every r
 A bath or a washing machine's fills sit within one or two intervals; a tap left running does
 not. With 15-min data this finds a tap open for 45 min; with 1-h data only one open for hours:
 the reporting interval bounds what the data can prove. Raised critical; cleared by the first
-interval under the threshold.
+interval under the threshold. A gap (an interval the meter's cadence does not explain) ends a
+run without clearing: its average says nothing about when in the gap the water ran, so a tap
+is never found in the hour after a gap.
 """
 
 from __future__ import annotations
@@ -49,7 +54,11 @@ def continuous_flow(
         quiet = now - st.zero_since
         if quiet >= lim.quiet_s * QUIET_JITTER:
             st.flow_since = None
-            if (CONTINUOUS_FLOW, mid) in book.open:
+            if "run" in st.leak_by:
+                st.leak_by.remove("run")
+            # The night analysis (night.py) may hold the same leak episode open: a cistern that
+            # refills between quiet hours is still a leak.
+            if (CONTINUOUS_FLOW, mid) in book.open and "night" not in st.leak_by:
                 clear(book, out, CONTINUOUS_FLOW, mid, now, f"Flow stopped at meter {mid}: a quiet hour was seen",
                       {"cleared_by": "quiet_hour", "quiet_min": round(quiet / 60, 1)})
             return
@@ -59,13 +68,15 @@ def continuous_flow(
     if run < lim.flow_warning_s:
         return
     severity: Severity = "critical" if run >= lim.flow_critical_s else "warning"
+    if "run" not in st.leak_by:
+        st.leak_by.append("run")
     if needs(book, CONTINUOUS_FLOW, mid, severity):
         litres = total - st.flow_total
         raise_(
             book, out, CONTINUOUS_FLOW, mid, severity, st.flow_since, now,
             f"Water flowing in every hour for {hours(run):.1f} h at meter {mid} since {iso(st.flow_since)}"
             f" ({litres:.0f} L; possible leak or running toilet)",
-            {"hours": hours(run), "litres": round(litres, 1), "since": iso(st.flow_since),
+            {"method": "every_hour", "hours": hours(run), "litres": round(litres, 1), "since": iso(st.flow_since),
              "quiet_hour_min": lim.t.quiet_hour_min},
         )
 
@@ -73,8 +84,12 @@ def continuous_flow(
 def tap_open(
     st: MeterState, mid: str, prev_ts: float, prev_total: float, prev_flow: float | None, now: float, dt: float,
     dv: float, flow: float | None, kind: Kind, lim: Limits, book: EpisodeBook, out: list[AlertChange],
+    gap: bool = False,
 ) -> None:
     lpm = lim.t.tap_open_lpm
+    if gap:
+        st.tap_start = None
+        return
     high = kind == Kind.FLOW and dv >= lim.tap_lps * dt and (flow is None or flow >= lpm)
     if not high:
         if st.tap_start is not None:

@@ -58,6 +58,8 @@ class Limits:
     max_pipe_lps: float
     tamper_clear_s: float
     offline_critical_s: float
+    offline_learn_s: float
+    offline_clear_s: float
     reporting_s: float
 
     @classmethod
@@ -76,6 +78,8 @@ class Limits:
             max_pipe_lps=t.max_pipe_lpm / 60,
             tamper_clear_s=t.tamper_clear_h * 3600,
             offline_critical_s=t.offline_critical_h * 3600,
+            offline_learn_s=t.offline_learn_h * 3600,
+            offline_clear_s=t.offline_clear_h * 3600,
             reporting_s=t.reporting_interval_min * 60,
         )
 
@@ -120,13 +124,35 @@ def learn_gap(usual_gap_s: float, dt_s: float, lag_s: float, interval_s: float, 
     return faded
 
 
-def offline_dues(last_ts: float, interval_s: float, lim: Limits, usual_gap_s: float = 0.0) -> tuple[float, float]:
+def learn_recurring(pair: list[float], dt_s: float, interval_s: float, lim: Limits) -> list[float]:
+    """The two longest silences beyond USUAL_GAP_MAX_INTERVALS (fading like the habit), [longest, second].
+
+    A long silence seen once is an outage; one seen twice within the fade is the meter's habit
+    (a link that drops out for ten hours every night): the second longest is learnt, up to half
+    the critical silence, so a meter on a bad link is warned about once or twice, not each night.
+    """
+    fade = math.exp(-dt_s / USUAL_GAP_FADE_S)
+    g1, g2 = (pair[0] * fade, pair[1] * fade) if len(pair) == 2 else (0.0, 0.0)
+    if USUAL_GAP_MAX_INTERVALS * interval_s < dt_s < lim.offline_critical_s:
+        if dt_s > g1:
+            g1, g2 = dt_s, g1
+        elif dt_s > g2:
+            g2 = dt_s
+    return [g1, g2]
+
+
+def offline_dues(last_ts: float, interval_s: float, lim: Limits, usual_gap_s: float = 0.0,
+                 first_ts: float | None = None) -> tuple[float, float]:
     """(warning due, critical due) of a meter silent since last_ts; warning never after critical.
 
     The warning waits for the missed intervals and beyond the meter's habitual longest silence:
-    a meter that uploads every five hours is not offline after three hours.
+    a meter that uploads every five hours is not offline after three hours. A meter seen for
+    less than offline_learn_h (since first_ts) is still learning its cadence (an hourly batch of
+    four readings looks like a silence until the first batch is in): it waits that long.
     """
     critical = last_ts + lim.offline_critical_s
     patience = max(lim.t.offline_missed_intervals * interval_s, USUAL_GAP_MARGIN * usual_gap_s)
+    if first_ts is not None and last_ts - first_ts < lim.offline_learn_s:
+        patience = max(patience, lim.offline_learn_s)
     warning = min(last_ts + patience, critical)
     return warning, critical

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Profile = Literal["elderly_alone", "standard"]
 
@@ -22,7 +22,16 @@ class WaterThresholds(BaseModel):
     no_usage_enabled: bool = Field(True, description="off for households that are not alone")
     no_usage_warning_h: float = Field(12.0, gt=0, le=240)
     no_usage_critical_h: float = Field(24.0, gt=0, le=480)
-    no_usage_max_l: float = Field(10.0, ge=0, le=1000, description="less than this is 'no use'")
+    no_usage_signs: Literal["events", "litres"] = Field(
+        "events",
+        description="events: no use event (a rise above the base flow) for the hours; "
+                    "litres: less than no_usage_max_l in the hours (meters that only report coarse totals)",
+    )
+    no_usage_event_l: float = Field(
+        1.0, gt=0, le=100, description="events: a rise above the base flow of at least this (and the register's "
+                                       "resolution) is a sign of life",
+    )
+    no_usage_max_l: float = Field(10.0, ge=0, le=1000, description="litres: less than this is 'no use'")
     no_usage_habit_max_h: float = Field(
         18.0, ge=0, le=480,
         description="a household's learnt usual quiet span may delay the warning up to this; 0: never learn",
@@ -38,6 +47,21 @@ class WaterThresholds(BaseModel):
         1.25, ge=1, le=4,
         description="an interval with volume longer than quiet_hour_min times this may hide a quiet hour: unknown",
     )
+    # water.continuous_flow from the minimum night flow (rules.water.night)
+    night_flow_enabled: bool = True
+    local_utc_offset_h: float = Field(8.0, ge=-12, le=14, description="the homes' local time, for the night")
+    night_start_h: float = Field(1.0, ge=0, lt=24, description="local hour the night window opens")
+    night_end_h: float = Field(5.0, gt=0, le=24, description="local hour the night window closes")
+    night_flow_min_lph: float = Field(
+        1.0, gt=0, le=1000, description="a lowest hourly flow of the night above this is a possible leak",
+    )
+    night_flow_nights: int = Field(
+        2, ge=1, le=30,
+        description="this many such nights in a row: warning (chosen on a validation split: eval water --tune)",
+    )
+    night_flow_critical_lph: float = Field(
+        10.0, gt=0, le=10_000, description="a lowest night flow this large (or rising night on night): critical",
+    )
     # water.tap_open
     tap_open_lpm: float = Field(2.0, gt=0, le=100)
     tap_open_min: float = Field(45.0, gt=0, le=600)
@@ -50,6 +74,14 @@ class WaterThresholds(BaseModel):
     reporting_interval_min: float = Field(60.0, gt=0, le=1440)
     offline_missed_intervals: float = Field(3.0, ge=1, le=100)
     offline_critical_h: float = Field(24.0, gt=0, le=720)
+    offline_learn_h: float = Field(
+        3.0, ge=0, le=72, description="a new meter's upload cadence (batches) is learnt this long before a warning",
+    )
+    offline_clear_h: float = Field(
+        12.0, ge=0, le=72,
+        description="hysteresis: an outage's episode clears after this long of regular readings; a new silence "
+                    "before then is the same episode",
+    )
     # water.meter_tamper: more than a household pipe can carry (DN15 Q4 is about 52 L/min)
     max_pipe_lpm: float = Field(60.0, gt=0, le=1000)
     tamper_clear_h: float = Field(24.0, gt=0, le=720, description="plausible readings this long clear it")
@@ -57,6 +89,13 @@ class WaterThresholds(BaseModel):
     register_backstep_l: float = Field(
         10.0, ge=0, le=1000, description="a register going down by at most this is jitter or backflow, not tamper"
     )
+
+
+    @model_validator(mode="after")
+    def _night_in_one_day(self) -> WaterThresholds:
+        if self.night_start_h >= self.night_end_h:
+            raise ValueError("night_start_h must be before night_end_h (a window within one local day, e.g. 1-5)")
+        return self
 
 
 PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {

@@ -1,6 +1,15 @@
 """water.no_usage and water.spike: windows over the cumulative register.
 
-No usage. The quiet span at a reading is [first point of `nu`, now]: the earliest reading after
+No usage judges signs of life by default (no_usage_signs "events"): the quiet span runs from
+the last use event (signs.py: a rise above the learnt base flow, at least the register's
+resolution), so a person who flushed at 22:00 is alive however few litres the day held, and a
+leak's steady flow is no sign of life. The hours, the habit, away notices and the critical
+hours are as below; one event clears an open episode. A long gap whose volume holds an event
+places it at the gap's end (the latest moment use can be named); a gap with the register
+unchanged is a known quiet span.
+
+No usage by litres (no_usage_signs "litres", for meters that only report coarse totals).
+The quiet span at a reading is [first point of `nu`, now]: the earliest reading after
 which less than no_usage_max_l litres were used. A reading is the earliest point we can name: the
 volume of the interval before it may have been used just before it (conservative: we never call
 a span quiet when use could have been in it). The register makes a long silent gap with an
@@ -23,6 +32,10 @@ litres' worth), never lengthen it.
 Spike: the use in a rolling 24 h (better than a calendar day for a burst around midnight).
 A lower bound (from the oldest kept point inside the day) raises it; an upper bound (from the
 newest point before the day) clears it, so a long gap never raises it and never clears it early.
+Volume that arrives after a gap (an interval the meter's cadence does not explain) is spread
+over the gap, "at most this much, somewhere in there": it never raises a spike (the lower bound
+counts only use measured after the last gap, `sp_gap`); it still counts in the upper bound, so
+it never clears one early either.
 started_at is the latest kept point since which more than the limit was used: the burst's start.
 """
 
@@ -34,6 +47,7 @@ from ingest.wire.alert import Severity
 from rules.episode import AlertChange, EpisodeBook
 from rules.water.emit import clear, hours, iso, raise_, severity_open
 from rules.water.intervals import Kind, Limits
+from rules.water.signs import base_flow_lps, event_litres
 from rules.water.state import MeterState
 
 NO_USAGE = "water.no_usage"
@@ -91,6 +105,66 @@ def quiet_history(st: MeterState, total: float, kind: Kind, lim: Limits, now: fl
 
 def no_usage(
     st: MeterState, mid: str, now: float, total: float, dv: float, kind: Kind, lim: Limits,
+    book: EpisodeBook, out: list[AlertChange], event: bool = False,
+) -> None:
+    """Judge the quiet span at this reading: by use events (default) or by litres (coarse meters)."""
+    if lim.t.no_usage_signs == "events":
+        _no_usage_events(st, mid, now, total, dv, kind, event, lim, book, out)
+    else:
+        _no_usage_litres(st, mid, now, total, dv, kind, lim, book, out)
+
+
+def _no_usage_events(
+    st: MeterState, mid: str, now: float, total: float, dv: float, kind: Kind, event: bool, lim: Limits,
+    book: EpisodeBook, out: list[AlertChange],
+) -> None:
+    """Signs of life: the quiet span runs from the last use event (nu = [its ts, the register then])."""
+    if kind >= Kind.DOWN:
+        st.nu = [now, total]  # use unknown across a reset or jump: the span restarts, nothing clears
+    away_now = fold_away(st, now)
+    t = lim.t
+    if event:
+        if not away_now:
+            learn_quiet(st, now - max(st.nu[0], st.away_floor), now, lim)
+        st.nu = [now, total]
+    start = max(st.nu[0], st.away_floor)
+    span = now - start
+    severity = severity_open(book, NO_USAGE, mid)
+    if severity is not None:
+        if away_now or not t.no_usage_enabled:
+            clear(book, out, NO_USAGE, mid, now, f"Resident away: no-usage watch paused at meter {mid}",
+                  {"cleared_by": "away" if away_now else "disabled"})
+        elif event:
+            clear(book, out, NO_USAGE, mid, now, f"Water used again at meter {mid} ({dv:.1f} L)",
+                  {"cleared_by": "use", "used_l": round(dv, 1)})
+        elif span >= lim.no_usage_critical_s and severity != "critical":
+            _raise_no_event(st, mid, now, total, start, "critical", lim, book, out)
+        return
+    if away_now or not t.no_usage_enabled or span < warning_after(st, lim):
+        return
+    level: Severity = "critical" if span >= lim.no_usage_critical_s else "warning"
+    _raise_no_event(st, mid, now, total, start, level, lim, book, out)
+
+
+def _raise_no_event(
+    st: MeterState, mid: str, now: float, total: float, start: float, severity: Severity, lim: Limits,
+    book: EpisodeBook, out: list[AlertChange],
+) -> None:
+    quiet_h = hours(now - start)
+    need = event_litres(st, lim)
+    base_lph = base_flow_lps(st) * 3600
+    flowing = f"; {base_lph:.1f} L/h flows on, not a person" if base_lph >= 0.05 else ""
+    raise_(
+        book, out, NO_USAGE, mid, severity, start, now,
+        f"No water used for {quiet_h:.1f} h at meter {mid} (no flush, wash or tap since {iso(start)}{flowing})",
+        {"quiet_h": quiet_h, "used_l": round(max(total - st.nu[1], 0.0), 1), "since": iso(start),
+         "signs": "events", "event_l": round(need, 2), "base_flow_lph": round(base_lph, 2),
+         "usual_quiet_h": hours(st.usual_quiet)},
+    )
+
+
+def _no_usage_litres(
+    st: MeterState, mid: str, now: float, total: float, dv: float, kind: Kind, lim: Limits,
     book: EpisodeBook, out: list[AlertChange],
 ) -> None:
     before = max(st.nu[0], st.away_floor)
@@ -142,20 +216,26 @@ def _raise_no_usage(
 
 def spike(
     st: MeterState, mid: str, now: float, total: float, kind: Kind, lim: Limits,
-    book: EpisodeBook, out: list[AlertChange],
+    book: EpisodeBook, out: list[AlertChange], gap: bool = False,
 ) -> None:
     sp = st.sp
     if kind >= Kind.DOWN:
-        st.sp, st.sp_base = [now, total], None
+        st.sp, st.sp_base, st.sp_gap = [now, total], None, None
         return
-    if now - sp[-2] >= SPIKE_STEP_S:
+    if gap:
+        st.sp_gap = now  # the lower bound counts only use measured after the gap
+    if now - sp[-2] >= SPIKE_STEP_S or gap:
         sp += (now, total)
     cutoff = now - DAY_S
     while len(sp) > 2 and sp[0] < cutoff:
         st.sp_base = sp[0:2]
         del sp[0:2]
     limit = lim.t.spike_l_per_day
-    low = total - sp[1]
+    first = 0  # the oldest kept point the lower bound may start from
+    if st.sp_gap is not None:
+        while first < len(sp) - 2 and sp[first] < st.sp_gap:
+            first += 2
+    low = total - sp[first + 1]
     is_open = (SPIKE, mid) in book.open
     if not is_open and low > limit:
         # started_at: the latest kept point since which more than the limit was used (the burst's start).

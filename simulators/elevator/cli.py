@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from simulators.cli_flags import add_broker_arguments
+
 if TYPE_CHECKING:  # OpenCV and paho load when a command runs, not when `gridwatch --help` builds its parser
     from simulators.elevator.footage import Ride, RideSpec
     from simulators.elevator.sources import Source
@@ -62,12 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="each elevator plays rides of these kinds in this order, over and over "
                              "(positive, crop, inpaint; a labelled source); default: per original in turn "
                              "positive, crop, positive, inpaint")
-    parser.add_argument("--broker", default="mqtt://127.0.0.1:1883", metavar="URL")
-    parser.add_argument("--topic-prefix", default="grid")
+    add_broker_arguments(parser, "MQTT version (default 5; 3.1.1 for brokers without v5: frames then carry no `ts`)")
     parser.add_argument("--truth", type=Path, help="ground truth JSONL, one line per ride")
     parser.add_argument("--connect-timeout", type=float, default=10.0)
-    parser.add_argument("--protocol", choices=("5", "3.1.1"), default="5",
-                        help="MQTT version (default 5; 3.1.1 for brokers without v5: frames then carry no `ts`)")
 
 
 def load_source(args: argparse.Namespace) -> Source:

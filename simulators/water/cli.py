@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 from ingest.wire.timestamps import TimestampError, parse_ts
+from simulators.cli_flags import add_broker_arguments
 from simulators.water.daiad import DEFAULT_PATH as DAIAD_PATH
 from simulators.water.daiad import DaiadFormatError, publish_daiad
 from simulators.water.model import ScenarioSpec
@@ -17,13 +18,16 @@ DEFAULT_SPEED = 10_000.0  # three simulated days in about 26 s
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--mqtt", default="mqtt://127.0.0.1:1883", metavar="URL", help="broker (mqtt://host:port)")
-    parser.add_argument("--prefix", default="grid", help="topic prefix (default: grid)")
+    add_broker_arguments(parser)
     parser.add_argument("--meter-prefix", default="meter", help="meter ids are <meter-prefix>-001, ...")
     parser.add_argument("--meters", type=int, default=20, help="number of meters (default: 20)")
     parser.add_argument("--days", type=float, default=3.0, help="simulated days (default: 3)")
     parser.add_argument("--interval", type=int, choices=(15, 60), default=15, help="reporting interval, minutes")
     parser.add_argument("--mixed-intervals", action="store_true", help="a third of the meters report hourly")
+    parser.add_argument("--mix", choices=("classic", "frugal", "mixed"), default="classic",
+                        help="households: classic (elderly and standard), frugal (frugal elderly homes), mixed "
+                             "(frugal, late sleepers, night shifts, visitors, 10-L pulse meters, hourly meters, "
+                             "hourly batch uploads; night drips and cistern leaks among the events)")
     parser.add_argument("--elderly-share", type=float, default=0.7, help="share of elderly_alone homes")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--start", help="first event time, RFC 3339 (default: now - days)")
@@ -49,8 +53,8 @@ def main(args: argparse.Namespace) -> int:
         return 2
     try:
         if args.replay_daiad:
-            result = publish_daiad(args.mqtt, Path(args.replay_daiad), args.households,
-                                   speed=speed or None, topic_prefix=args.prefix,
+            result = publish_daiad(args.broker, Path(args.replay_daiad), args.households,
+                                   speed=speed or None, topic_prefix=args.topic_prefix,
                                    connect_timeout=args.connect_timeout)
             print(f"DAIAD replay: published {result['published']} of {result['rows']} readings from "
                   f"{result['households']} households in {result['wall_s']:.2f} s"
@@ -60,19 +64,19 @@ def main(args: argparse.Namespace) -> int:
             meters=args.meters, days=args.days, interval_min=float(args.interval), seed=args.seed,
             start=parse_ts(args.start) if args.start else None, elderly_share=args.elderly_share,
             events=not args.no_events, faults=not args.no_faults, batch=args.batch, prefix=args.meter_prefix,
-            mixed_intervals=args.mixed_intervals,
+            mixed_intervals=args.mixed_intervals, mix=args.mix,
         )
         pace = DEFAULT_SPEED if speed is None else (speed or None)
         if args.live:
             stop = threading.Event()
             try:
-                report = run_live(spec, args.mqtt, pace, stop, topic_prefix=args.prefix, out_dir=args.out,
+                report = run_live(spec, args.broker, pace, stop, topic_prefix=args.topic_prefix, out_dir=args.out,
                                   connect_timeout=args.connect_timeout)
             except KeyboardInterrupt:
                 stop.set()
                 return 0
         else:
-            report = run(spec, args.mqtt, topic_prefix=args.prefix, speed=pace, out_dir=args.out,
+            report = run(spec, args.broker, topic_prefix=args.topic_prefix, speed=pace, out_dir=args.out,
                          connect_timeout=args.connect_timeout)
     except (ConnectionError, TimeoutError, ValueError, TimestampError, DaiadFormatError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)

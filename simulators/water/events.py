@@ -112,7 +112,10 @@ def place_leak(plan: MeterPlan, rng: np.random.Generator, lo: float, hi: float) 
     end = min(start + float(rng.uniform(26, 48)) * HOUR_S, plan.scenario_end)
     litres_per_h = round(float(rng.uniform(2, 20)), 2)
     plan.add(start, end - start, litres_per_h / 60.0)
-    return TruthEvent("leak", plan.meter.id, _dt(start), _dt(end), ("water.continuous_flow",), (),
+    # A 10-L pulse meter shows a slower leak only every few hours: no rule can see "every hour".
+    visible = litres_per_h >= plan.meter.coarse_l
+    return TruthEvent("leak", plan.meter.id, _dt(start), _dt(end), ("water.continuous_flow",) if visible else (),
+                      () if visible else ("water.continuous_flow",),
                       {"l_per_h": litres_per_h, "hours": round((end - start) / HOUR_S, 2)})
 
 
@@ -193,6 +196,48 @@ def place_spike(plan: MeterPlan, rng: np.random.Generator, lo: float, hi: float)
                       ("water.tap_open",), {"litres": round(litres, 1), "flow_lpm": lpm, "minutes": round(minutes, 1)})
 
 
+NIGHT_FLOW_NIGHTS = 2  # rules.water.thresholds default: nights of flow before a night-flow leak warning
+
+
+def place_night_drip(plan: MeterPlan, rng: np.random.Generator, lo: float, hi: float) -> TruthEvent | None:
+    """A drip that runs while the mains pressure is high, 23:00-06:00, and stops by day: 1.5-6 L/h
+    for 3-6 nights. The published 24-h rule sees a quiet hour every day; the night does not."""
+    if plan.meter.coarse_l:
+        return None  # a 10-L pulse meter cannot show a few litres an hour
+    first = local_midnight(lo) + 23 * HOUR_S
+    while first < lo + HOUR_S:
+        first += 86400.0
+    nights = int(rng.integers(3, 7))
+    starts = [first + k * 86400.0 for k in range(nights)]
+    if starts[-1] + 7 * HOUR_S > hi:
+        return None
+    litres_per_h = round(float(rng.uniform(1.5, 6.0)), 2)
+    for start in starts:
+        plan.add(start, 7 * HOUR_S, litres_per_h / 60.0)
+    return TruthEvent("night_drip", plan.meter.id, _dt(starts[0]), _dt(starts[-1] + 7 * HOUR_S),
+                      ("water.continuous_flow",) if nights >= NIGHT_FLOW_NIGHTS + 1 else (),
+                      ("water.continuous_flow",), {"l_per_h": litres_per_h, "nights": nights})
+
+
+def place_cistern_leak(plan: MeterPlan, rng: np.random.Generator, lo: float, hi: float) -> TruthEvent | None:
+    """A cistern whose flapper leaks: it refills 1-2.5 L every 20-55 min, day and night, for 2-5 days."""
+    start = _pick(rng, lo + HOUR_S, hi - 50 * HOUR_S)
+    if start is None:
+        return None
+    end = min(start + float(rng.uniform(48, 120)) * HOUR_S, plan.scenario_end)
+    period = float(rng.uniform(20, 55)) * MIN_S
+    litres = round(float(rng.uniform(1.0, 2.5)), 2)
+    refills = np.arange(start, end, period)
+    plan.uses = plan.uses.plus(Uses.of([(float(t), litres / 9.0 * 60.0, 9.0) for t in refills]))
+    # A 10-L pulse meter shows under 5 L/h as a pulse now and then, not every night: unknowable.
+    visible = litres * 3600.0 / period >= plan.meter.coarse_l / 2
+    expect = ("water.continuous_flow",) if visible else ()
+    return TruthEvent("cistern_leak", plan.meter.id, _dt(start), _dt(end), expect, () if visible else
+                      ("water.continuous_flow",),
+                      {"refill_l": litres, "every_min": round(period / MIN_S, 1),
+                       "hours": round((end - start) / HOUR_S, 1)})
+
+
 PLACERS: dict[str, Callable[[MeterPlan, np.random.Generator, float, float], TruthEvent | None]] = {
     "fall": place_fall,
     "leak": place_leak,
@@ -201,6 +246,8 @@ PLACERS: dict[str, Callable[[MeterPlan, np.random.Generator, float, float], Trut
     "register_reset": place_register_reset,
     "away": place_away,
     "spike": place_spike,
+    "night_drip": place_night_drip,
+    "cistern_leak": place_cistern_leak,
 }
 ELDERLY_ONLY = {"fall"}
 PREFER_ELDERLY = {"away"}  # no-usage watches people living alone: that is where an absence matters

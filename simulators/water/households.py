@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from simulators.water import data
+from simulators.water import data, kinds
 from simulators.water.flow import Uses
 
 LOCAL_OFFSET_S = 8 * 3600
@@ -34,13 +34,20 @@ class Household:
     profile: str  # "elderly_alone" | "standard"
     persons: int
     showers_per_week: float  # per person
+    # "elderly" | "standard" (the classic pair) or a harder kind of simulators.water.kinds:
+    # "frugal", "late_sleeper", "night_shift"
+    kind: str = ""
+    visitors: float = 0.0  # chance per day of a visitor (more use, a night flush or two)
 
 
-def make_household(household_id: str, profile: str, rng: np.random.Generator) -> Household:
+def make_household(household_id: str, profile: str, rng: np.random.Generator, kind: str = "",
+                   visitors: float = 0.0) -> Household:
+    if kind and kind not in ("elderly", "standard"):
+        return Household(household_id, profile, 1, float(rng.integers(1, 4)), kind, visitors)
     if profile == "elderly_alone":
-        return Household(household_id, profile, 1, float(rng.integers(1, 4)))
+        return Household(household_id, profile, 1, float(rng.integers(1, 4)), kind or "elderly", visitors)
     persons = int(rng.choice([2, 3, 4, 5], p=[0.35, 0.3, 0.25, 0.1]))
-    return Household(household_id, "standard", persons, float(rng.uniform(3.5, 6.0)))
+    return Household(household_id, "standard", persons, float(rng.uniform(3.5, 6.0)), kind or "standard", visitors)
 
 
 def local_midnight(epoch_s: float) -> float:
@@ -58,10 +65,15 @@ def routine(household: Household, begin_s: float, end_s: float, rng: np.random.G
     day = local_midnight(begin_s) - DAY_S  # the day before, so a shower running over midnight is there
     while day < end_s:
         weekend = datetime.fromtimestamp(day + LOCAL_OFFSET_S + 1, tz=UTC).weekday() >= 5
-        if household.profile == "elderly_alone":
+        harder = kinds.DAYS.get(household.kind)
+        if harder is not None:
+            rows += harder(household, day, rng)
+        elif household.profile == "elderly_alone":
             rows += _elderly_day(household, day, rng)
         else:
             rows += _standard_day(household, day, weekend, rng)
+        if household.visitors and rng.random() < household.visitors:
+            rows += kinds.visitor_day(day, rng)
         day += DAY_S
     uses = Uses.of(rows)
     keep = (uses.start >= begin_s) & (uses.start < end_s)

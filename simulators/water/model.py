@@ -14,6 +14,9 @@ from ingest.wire.timestamps import parse_ts, to_rfc3339
 
 EventKind = Literal["fall", "leak", "tap_open", "silent", "register_reset", "away", "spike"]
 EVENT_KINDS: tuple[str, ...] = ("fall", "leak", "tap_open", "silent", "register_reset", "away", "spike")
+# The frugal and mixed scenarios add the leaks that the published 24-h rule misses or nearly misses.
+HARD_EVENT_KINDS: tuple[str, ...] = EVENT_KINDS + ("night_drip", "cistern_leak")
+MIXES = ("classic", "frugal", "mixed")
 
 
 @dataclass(frozen=True)
@@ -29,8 +32,14 @@ class ScenarioSpec:
     batch: int = 1  # readings per message (1 = single objects; >1 = {"readings": [...]})
     prefix: str = "meter"
     mixed_intervals: bool = False  # about a third of the meters report hourly, the rest every interval_min
+    # classic: elderly and standard homes as the rules were written against; frugal: frugal elderly
+    # homes only; mixed: frugal, late sleepers, night shifts, elderly and standard homes with
+    # visitors, 10-L pulse meters, hourly meters and hourly batch uploads (simulators.water.kinds)
+    mix: str = "classic"
 
     def __post_init__(self) -> None:
+        if self.mix not in MIXES:
+            raise ValueError(f"mix must be one of {', '.join(MIXES)}")
         if self.meters < 1 or self.days <= 0 or self.interval_min <= 0 or self.batch < 1:
             raise ValueError("meters, days, interval_min and batch must be positive")
         if not 0.0 <= self.elderly_share <= 1.0:
@@ -45,6 +54,13 @@ class SimMeter:
     profile: str  # "elderly_alone" | "standard"
     interval_min: float
     household: str
+    kind: str = ""  # the household's kind ("" = by profile: elderly or standard)
+    coarse_l: float = 0.0  # a pulse meter's register step (10 L); 0: a fine register
+    upload_every: int = 1  # readings per upload: 4 = four 15-min readings sent once an hour
+
+    @property
+    def household_kind(self) -> str:
+        return self.kind or ("elderly" if self.profile == "elderly_alone" else "standard")
 
 
 @dataclass(frozen=True)

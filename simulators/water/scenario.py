@@ -24,12 +24,17 @@ from simulators.water.events import ELDERLY_ONLY, PLACERS, PREFER_ELDERLY, Meter
 from simulators.water.faults import apply_faults
 from simulators.water.flow import read
 from simulators.water.households import make_household, routine
-from simulators.water.model import EVENT_KINDS, ScenarioSpec, SimMessage, SimMeter, TruthEvent
+from simulators.water.model import EVENT_KINDS, HARD_EVENT_KINDS, ScenarioSpec, SimMessage, SimMeter, TruthEvent
 from simulators.water.payloads import TS_FORM_WEIGHTS, TS_FORMS, encode_away, encode_readings
 
 __all__ = ["Scenario", "ScenarioSpec", "SimMessage", "SimMeter", "TruthEvent", "generate"]
 
 METERS_PER_BUILDING = 4
+VISITORS_PER_DAY = 0.1  # mixed scenario: a visitor about one day in ten
+# mixed scenario: household kinds and their shares (simulators.water.kinds)
+MIXED_KINDS = (("elderly", 0.3), ("frugal", 0.25), ("late_sleeper", 0.15), ("night_shift", 0.1), ("standard", 0.2))
+COARSE_SHARE = 0.15  # of the meters: 10-L pulse registers
+BATCH_SHARE = 0.2  # of the 15-min meters: four readings uploaded once an hour
 BUILDINGS_PER_GRID = 2
 
 
@@ -53,6 +58,22 @@ class Scenario:
         late batch over MQTT: in-process evaluation sees the silence the rules must judge.
         """
         return iter(self.clean)
+
+    def arrivals(self) -> list[Reading]:
+        """The fault-free readings in the order they arrive: a meter that uploads every k readings
+        sends them together when the k-th is taken (the rules see its lag behind the fleet)."""
+        upload = {m.id: m.upload_every for m in self.meters}
+        by_meter: dict[str, list[Reading]] = {}
+        for reading in self.clean:
+            by_meter.setdefault(reading.meter_id, []).append(reading)
+        timed = []
+        for mid, readings in by_meter.items():
+            k = max(upload.get(mid, 1), self.spec.batch)
+            for i, reading in enumerate(readings):
+                last = readings[min(len(readings) - 1, (i // k) * k + k - 1)]
+                timed.append((last.ts, reading.ts, mid, reading))
+        timed.sort(key=lambda row: row[:3])
+        return [row[3] for row in timed]
 
     def away_notices(self) -> list[AwayNotice]:
         return list(self.notices)
@@ -94,7 +115,8 @@ class Scenario:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "truth.jsonl").write_text("".join(e.to_json() + "\n" for e in self.truth), encoding="utf-8")
         meters = [{"id": m.id, "profile": m.profile, "interval_min": m.interval_min, "household": m.household,
-                   "persons": self.persons.get(m.household)} for m in self.meters]
+                   "persons": self.persons.get(m.household), "kind": m.household_kind, "coarse_l": m.coarse_l,
+                   "upload_every": m.upload_every} for m in self.meters]
         (folder / "meters.json").write_text(json.dumps(meters, indent=1), encoding="utf-8")
         (folder / "messages.json").write_text(json.dumps(self.summary(), indent=1), encoding="utf-8")
         (folder / "registry.yaml").write_text(yaml.safe_dump(self.registry(), sort_keys=False), encoding="utf-8")
@@ -117,11 +139,12 @@ def generate(spec: ScenarioSpec, *, total_days: float | None = None) -> Scenario
     layout, events_rng, faults_rng = (np.random.default_rng(s) for s in streams[:3])
     meter_streams = streams[3].spawn(spec.meters)
 
-    meters = _meters(spec, layout)
+    meters = _meters(spec, layout) if spec.mix == "classic" else hard_meters(spec)
+    visitors = VISITORS_PER_DAY if spec.mix == "mixed" else 0.0
     plans, forms = [], {}
     for meter, stream in zip(meters, meter_streams, strict=True):
         rng = np.random.default_rng(stream)
-        household = make_household(meter.household, meter.profile, rng)
+        household = make_household(meter.household, meter.profile, rng, meter.kind, visitors)
         interval_s = meter.interval_min * 60.0
         phase = float(rng.integers(0, int(interval_s)))
         initial_l = float(round(rng.uniform(5_000, 400_000)))
@@ -131,7 +154,8 @@ def generate(spec: ScenarioSpec, *, total_days: float | None = None) -> Scenario
         uses = routine(household, t0 - 86400.0, t_end, rng)
         plans.append(MeterPlan(meter, household, uses, times, initial_l, t_end))
 
-    truth = _place_events(plans, events_rng, t0, events_end) if spec.events else []
+    kinds = EVENT_KINDS if spec.mix == "classic" else HARD_EVENT_KINDS
+    truth = _place_events(plans, events_rng, t0, events_end, kinds) if spec.events else []
     clean, backlog_batches = [], []
     for plan in plans:
         on_time, backlog = _readings(plan)
@@ -165,14 +189,37 @@ def _meters(spec: ScenarioSpec, rng: np.random.Generator) -> list[SimMeter]:
     ]
 
 
-def _place_events(plans: list[MeterPlan], rng: np.random.Generator, lo: float, hi: float) -> list[TruthEvent]:
+def hard_meters(spec: ScenarioSpec) -> list[SimMeter]:
+    """The frugal or mixed scenario's meters, from a stream of their own (the classic one is untouched)."""
+    rng = np.random.default_rng([spec.seed, 91])
+    n = spec.meters
+    if spec.mix == "frugal":
+        kinds = ["frugal"] * n
+    else:
+        names = [k for k, _ in MIXED_KINDS]
+        kinds = [str(k) for k in rng.choice(names, size=n, p=[w for _, w in MIXED_KINDS])]
+    hourly = set(rng.permutation(n)[: n // 3]) if (spec.mixed_intervals or spec.mix == "mixed") else set()
+    coarse = set(rng.permutation(n)[: round(n * COARSE_SHARE)]) if spec.mix == "mixed" else set()
+    batched = set(rng.permutation(n)[: round(n * BATCH_SHARE)]) if spec.mix == "mixed" else set()
+    meters = []
+    for i, kind in enumerate(kinds):
+        interval = 60.0 if i in hourly else float(spec.interval_min)
+        meters.append(SimMeter(
+            f"{spec.prefix}-{i + 1:03d}", "standard" if kind == "standard" else "elderly_alone", interval,
+            f"hh-{i + 1:03d}", kind, 10.0 if i in coarse else 0.0, 4 if (i in batched and interval == 15.0) else 1,
+        ))
+    return meters
+
+
+def _place_events(plans: list[MeterPlan], rng: np.random.Generator, lo: float, hi: float,
+                  kinds: tuple[str, ...] = EVENT_KINDS) -> list[TruthEvent]:
     """About a third to a half of the meters get one event; kinds go round so each one appears."""
     count = min(len(plans), max(1, round(len(plans) * float(rng.uniform(1 / 3, 1 / 2)))))
     free = [plans[int(i)] for i in rng.permutation(len(plans))]
     truth: list[TruthEvent] = []
     attempts = 0
-    while len(truth) < count and free and attempts < 3 * len(EVENT_KINDS) + count:
-        kind = EVENT_KINDS[attempts % len(EVENT_KINDS)]
+    while len(truth) < count and free and attempts < 3 * len(kinds) + count:
+        kind = kinds[attempts % len(kinds)]
         attempts += 1
         elderly = [p for p in free if p.meter.profile == "elderly_alone"]
         if kind in ELDERLY_ONLY:
@@ -195,6 +242,8 @@ def _readings(plan: MeterPlan) -> tuple[list[Reading], list[tuple[float, list[Re
     times = plan.report_times
     volume, flow = read(plan.uses, times)
     register = plan.initial_l + volume
+    if plan.meter.coarse_l:  # a pulse meter: the register moves in whole steps
+        register = np.floor(register / plan.meter.coarse_l) * plan.meter.coarse_l
     for at, after in sorted(plan.resets):
         at_volume = plan.initial_l + read(plan.uses, np.array([at]))[0][0]
         later = times >= at
@@ -230,7 +279,7 @@ def _messages(spec: ScenarioSpec, plans: list[MeterPlan], clean: list[list[Readi
     late_meter = _late_batch_meter(spec, plans, backlog, rng)
     for plan, readings in zip(plans, clean, strict=True):
         meter = plan.meter
-        for chunk in _chunks(readings, spec.batch, meter.interval_min * 60.0):
+        for chunk in _chunks(readings, max(spec.batch, meter.upload_every), meter.interval_min * 60.0):
             out.append(SimMessage("reading", meter.id, encode_readings(chunk, forms[meter.id]), chunk[-1].ts))
         for published, start, until in plan.away:
             out.append(SimMessage("away", meter.id, encode_away(_dt(start), _dt(until)), _dt(published)))

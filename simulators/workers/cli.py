@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from ingest.config import MqttConfig
+from simulators.cli_flags import add_broker_arguments
 from simulators.workers.simulator import WorkerSimulator
 
 log = logging.getLogger(__name__)
@@ -44,10 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="YAML or JSON map worker_id -> API token; only these workers are simulated")
     parser.add_argument("--dispatch", default="http://127.0.0.1:8600", metavar="URL",
                         help="dispatch endpoint base URL (default: http://127.0.0.1:8600)")
-    parser.add_argument("--mqtt", default="mqtt://127.0.0.1:1883", metavar="URL", help="broker (mqtt://host:port)")
-    parser.add_argument("--mqtt-protocol", choices=("5", "3.1.1"), default="5",
-                        help='MQTT version (default: 5; "3.1.1" for the embedded demo broker)')
-    parser.add_argument("--prefix", default="grid", help="topic prefix (default: grid)")
+    add_broker_arguments(parser)
     parser.add_argument("--speed", type=float, default=1.0,
                         help="divide the human delays by this (default: 1, real time; the demo uses 60)")
     parser.add_argument("--ignore", type=float, default=0.1,
@@ -59,11 +57,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         tokens = load_tokens(args.tokens)
-        mqtt = MqttConfig(url=args.mqtt, protocol=args.mqtt_protocol, topic_prefix=args.prefix)
+        mqtt = MqttConfig(url=args.broker, protocol=args.protocol, topic_prefix=args.topic_prefix)
         if args.duration is not None and args.duration <= 0:
             raise ValueError("--duration must be positive")
         simulator = WorkerSimulator(mqtt, args.dispatch, tokens, speed=args.speed, ignore=args.ignore,
-                                    seed=args.seed, topic_prefix=args.prefix)
+                                    seed=args.seed, topic_prefix=args.topic_prefix)
     except ValueError as exc:  # TokensError and pydantic's ValidationError are ValueErrors
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -71,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     simulator.start()
     try:
         if not simulator.wait_ready(10.0 if args.duration is None else min(10.0, args.duration)):
-            log.warning("not every phone is subscribed yet at %s; still trying", args.mqtt)
+            log.warning("not every phone is subscribed yet at %s; still trying", args.broker)
         # --duration counts from the start, the wait for the broker included.
         left = None if args.duration is None else max(0.0, args.duration - (time.monotonic() - started))
         threading.Event().wait(left)

@@ -437,8 +437,10 @@ def test_an_elevator_alert_shows_its_snapshot_in_the_detail_panel(
     assert board.text("#panel .detail-head h2") == "电动车进电梯"
     steps = board.js("return [...document.querySelectorAll('#panel .timeline .label')].map(e => e.textContent)")
     assert steps[:2] == ["告警产生", "派单 → 张伟"]
-    evidence = board.js("return [...document.querySelectorAll('#panel .evidence dd')].map(e => e.textContent)")
-    assert evidence == ["0.91", "open"]
+    # Evidence as a person reads it: labelled, a score as a percentage, the door in words.
+    evidence = board.js("return [...document.querySelectorAll('#panel .evidence dt, #panel .evidence dd')]"
+                        ".map(e => e.textContent)")
+    assert evidence == ["识别置信度", "91%", "轿厢门", "开"]
 
     browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
     wait_until(lambda: not board.visible("#panel"), what="the panel closing on Escape")

@@ -231,3 +231,78 @@ def test_check_reads_the_models_decision_card(tmp_path: Path, capsys: pytest.Cap
     (tmp_path / "m.decision.json").write_text('{"operating_points": {"loose": {}}}')
     assert main(["check", str(path)]) == 1
     assert "not a decision card" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        ("dispatch.yaml", "listen: 127.0.0.1:86000\n",
+         ["dispatch.yaml:1: listen: Value error, port 86000 is out of range"]),
+        ("edge.yaml", "edge_id: e1\nhealth_listen: 0.0.0.0:70000\n", ["edge.yaml:2: health_listen", "out of range"]),
+        ("edge.yaml", "edge_id: e1\ndispatch:\n  url: 127.0.0.1:8600/api/v1/alerts\n",
+         ["edge.yaml:3: dispatch.url", "has no scheme"]),
+        ("edge.yaml", "edge_id: e1\ndispatch:\n  url: ftp://h/api/v1/alerts\n",
+         ["edge.yaml:3: dispatch.url", "scheme ftp:// is not one of http://, https://"]),
+        ("edge.yaml", "edge_id: e1\nmqtt:\n  url: mqtt://h:99999\n", ["edge.yaml:3: mqtt.url", "out of range"]),
+        ("edge.yaml", "edge_id: e1\ntimeseries:\n  kind: influxdb\n  url: influxdb:8086\n",
+         ["edge.yaml:4: timeseries.url", "no scheme"]),
+        ("edge.yaml", "", ["edge.yaml:1: (document): the file is empty"]),
+        ("edge.yaml", "# only a comment\n", ["the file is empty"]),
+        ("edge.yaml", "edge_id: e1\nmqtt:\n  topic_prefx: grid\n",
+         ["edge.yaml:3: mqtt.topic_prefx: unknown key 'topic_prefx'; did you mean 'topic_prefix'?"]),
+        ("edge.yaml", "edge_id: e1\nelevator:\n  ebike:\n    operting_point: balanced\n",
+         ["edge.yaml:4: elevator.ebike.operting_point", "did you mean 'operating_point'?"]),
+        ("dispatch.yaml", "listen: 127.0.0.1:8600\nauth:\n  edge_token_evn: X\n", ["did you mean 'edge_token_env'?"]),
+        ("registry.yaml", "grids: []\nbuildngs:\n  - {id: b1}\n",
+         ["registry.yaml:2: buildngs: unknown key 'buildngs'; did you mean 'buildings'?"]),
+        ("registry.yaml", "meters:\n  - id: m1\n    thresholds: {no_usage_warnig_h: 8}\n",
+         ["registry.yaml:3: meters.0.thresholds.no_usage_warnig_h", "did you mean 'no_usage_warning_h'?"]),
+        ("registry.yaml", "elevators:\n  - id: el-1\n    source: rtsp://admin:hunter2@cam.local/stream\n",
+         ["registry.yaml:3: elevators.0.source", "a password written in the registry: name it instead"]),
+        ("registry.yaml", "elevators:\n  - id: el-1\n    source: rtps://cam.local/stream\n",
+         ["registry.yaml:3: elevators.0.source", "unknown camera scheme rtps://; did you mean rtsp:// or rtsps://?"]),
+    ],
+)
+def test_check_catches_what_a_deploying_engineer_gets_wrong(tmp_path: Path, name: str, text: str,
+                                                           expected: list[str],
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, name, text)
+    kind = name.removesuffix(".yaml")
+    assert main(["check", str(path), "--kind", kind]) == 1
+    err = capsys.readouterr().err
+    for fragment in expected:
+        assert fragment in err, err
+
+
+def test_cross_references_each_at_its_own_line_and_every_one_counted(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, "registry.yaml", """\
+        grids:
+          - {id: g1, workers: [w1]}
+        workers:
+          - {id: w1}
+        buildings:
+          - {id: b1, grid: g1}
+          - id: b2
+            name: 5号楼
+            grid: g9
+        meters:
+          - {id: m1, building: b1}
+          - {id: m2, building: b7}
+        """)
+    assert main(["check", str(path)]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert any(e.endswith("registry.yaml:9: buildings.1.grid: building 'b2': unknown grid 'g9'") for e in err), err
+    assert any(e.endswith("registry.yaml:12: meters.1.building: 'm2': unknown building 'b7'") for e in err), err
+    assert err[-1].endswith("registry.yaml: 2 error(s)"), err
+
+
+def test_a_good_camera_source_passes(tmp_path: Path) -> None:
+    path = write(tmp_path, "registry.yaml", """\
+        elevators:
+          - {id: el-1, source: "rtsp://cam.local:554/stream1"}
+          - {id: el-4, source: "rtsp://viewer:${CAM_EL4_PASSWORD}@cam4.local:554/stream1"}
+          - {id: el-2, source: mqtt}
+          - {id: el-3, source: /var/footage/car3.mp4}
+        """)
+    assert main(["check", str(path)]) == 0

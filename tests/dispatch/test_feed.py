@@ -383,9 +383,10 @@ async def _read(hub: FeedHub, sub: object, until_seq: int, timeout_s: float = 10
     return ids
 
 
-def test_a_slow_screen_is_resynced_from_the_store_and_never_holds_up_the_others(tmp_path: Path) -> None:
+def test_a_slow_screen_is_resynced_from_the_store_and_never_holds_up_the_others(
+        open_store: Callable[[], AlertStore]) -> None:
     async def main() -> None:
-        store = AlertStore(tmp_path / "s.sqlite")
+        store = open_store()
         hub = FeedHub(store, queue_size=4, ring_size=8, heartbeat_s=HEARTBEAT_S)
         await hub.start()
         slow, fast = hub.subscribe(), hub.subscribe()
@@ -400,9 +401,9 @@ def test_a_slow_screen_is_resynced_from_the_store_and_never_holds_up_the_others(
     asyncio.run(main())
 
 
-def test_resume_from_the_ring_and_from_the_store_give_the_same_events(tmp_path: Path) -> None:
+def test_resume_from_the_ring_and_from_the_store_give_the_same_events(open_store: Callable[[], AlertStore]) -> None:
     async def main() -> None:
-        store = AlertStore(tmp_path / "s.sqlite")
+        store = open_store()
         _put_all(store, 5)  # before the hub: only the store has these
         hub = FeedHub(store, ring_size=10, heartbeat_s=HEARTBEAT_S)
         await hub.start()
@@ -421,11 +422,11 @@ def test_resume_from_the_ring_and_from_the_store_give_the_same_events(tmp_path: 
     asyncio.run(main())
 
 
-def test_resuming_while_changes_pour_in_leaves_no_gap_and_no_duplicate(tmp_path: Path) -> None:
+def test_resuming_while_changes_pour_in_leaves_no_gap_and_no_duplicate(open_store: Callable[[], AlertStore]) -> None:
     total = 300
 
     async def main() -> None:
-        store = AlertStore(tmp_path / "s.sqlite")
+        store = open_store()
         hub = FeedHub(store, queue_size=16, ring_size=32, heartbeat_s=HEARTBEAT_S)
         await hub.start()
         writer = asyncio.create_task(asyncio.to_thread(_put_all, store, total))

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -112,8 +114,9 @@ def test_the_page_logs_in_with_a_cookie(start: Callable[..., ServerHandle]) -> N
         cookie = login.headers["set-cookie"].lower()
         assert "httponly" in cookie and "samesite=strict" in cookie
         assert browser.get("/api/v1/session").json() == {"role": "worker", "worker_id": "w1", "grids": ["g1"]}
-        assert browser.post(f"/api/v1/alerts/{alert.id}/accept").status_code == 200  # acts with the cookie
-        browser.delete("/api/v1/session")
+        page = {"Origin": dispatch.url}  # a browser sends it on every POST and DELETE (dispatch.request_origin)
+        assert browser.post(f"/api/v1/alerts/{alert.id}/accept", headers=page).status_code == 200  # with the cookie
+        browser.delete("/api/v1/session", headers=page)
         assert browser.get("/api/v1/alerts").status_code == 401
 
 
@@ -132,8 +135,12 @@ def test_todays_figures(start: Callable[..., ServerHandle]) -> None:
     assert figures["response_s_p50"] is not None and figures["response_s_p50"] >= 0
     assert figures["active_by_grid"] == {"g1": {"critical": 0, "warning": 2, "info": 0},
                                          "unassigned": {"critical": 1, "warning": 0, "info": 0}}
+    # The wall's strip: today's alerts by type and by local hour (received now, so all in this hour).
+    assert figures["received_by_type"] == {alerts[0].type: 4}
+    hour = datetime.now(ZoneInfo(figures["timezone"])).hour
+    assert len(figures["received_by_hour"]) == 24 and figures["received_by_hour"][hour] == 4
     mine = httpx.get(f"{dispatch.url}/api/v1/stats", headers=bearer(TOKENS["w9"])).json()
-    assert mine["received"] == 0 and mine["active_by_grid"] == {}
+    assert mine["received"] == 0 and mine["active_by_grid"] == {} and mine["received_by_type"] == {}
 
 
 def test_an_ignored_alert_escalates_on_the_wall_clock(start: Callable[..., ServerHandle]) -> None:

@@ -66,7 +66,7 @@ def notify(reason: str = "dispatched", *, severity: str = "critical", alert_type
         (notify("escalated", escalation=1, severity="warning"), NOW + timedelta(minutes=6), ["[警告]", "超时升级"],
          ["w1 missed the deadline", "已报网格长", "grid leader told"]),
         (notify("escalated", escalation=2), NOW + timedelta(minutes=40), [], ["已报社区工作站", "community station"]),
-        (notify("edge_cleared", alert_type="water.no_usage", severity="warning"), NOW, ["独居老人长时间未用水"],
+        (notify("edge_cleared", alert_type="water.no_usage", severity="warning"), NOW, ["长时间未用水"],
          ["现场已恢复，仍请办结", "please still close it"]),
     ],
 )
@@ -82,6 +82,20 @@ def test_the_text_a_worker_reads(message: NotifyMessage, now: datetime, in_title
         if " · " in line:
             zh, en = line.split(" · ", 1)
             assert any("\u4e00" <= ch <= "\u9fff" for ch in zh) and en.isascii(), line
+
+
+def test_the_push_words_the_alert_from_its_reason_in_chinese_then_english() -> None:
+    message = notify(alert_type="water.tap_open").model_copy(update={"evidence": {
+        "minutes": 45.0, "litres": 419.2, "avg_lpm": 9.32, "since": "2026-03-01T07:15:00Z",
+        "reason": {"key": "water.tap_open", "params": {"subject": "elev-3", "minutes": 45.0, "litres": 419.2,
+                                                       "avg_lpm": 9.32, "since": "2026-03-01T07:15:00Z"}}}})
+    first = body(message, NOW, building_name="3号楼").splitlines()[0]
+    assert first == ("3号楼 / elev-3: 水龙头持续开启 45 分钟，每分钟 9.3 升（共 419.2 升），自 03-01 07:15 UTC 起 · "
+                     "Tap open for 45 min at 9.3 L/min (419.2 L) since 03-01 07:15 UTC"), first
+    # A cleared alert still says what it was, then why it ended.
+    cleared = message.model_copy(update={"state": "cleared", "evidence": {
+        **message.evidence, "cleared_reason": {"key": "water.tap_open.cleared.flow_dropped", "params": {}}}})
+    assert "水龙头持续开启 45 分钟" in body(cleared, NOW) and "Flow back to normal" in body(cleared, NOW)
 
 
 @pytest.mark.parametrize(

@@ -138,6 +138,17 @@ def check_console(out: str) -> None:
     holds = re.findall(r"\[   door\] (el-0\d) hold_door \(alert (elevator\.ebike:\w+)\)", out)
     assert holds, out[-3000:]
     assert re.search(r"\[ active\] critical elevator\.ebike\s+el-0\d\s+grid=g-\d+", out), out[-3000:]
+    # Every alert and door line starts with the wall time; nothing raw leaks (logger names, OpenCV's own lines).
+    events = [line for line in out.splitlines() if re.search(r"\[ active\]|\[cleared\]|\[   door\]", line)]
+    assert events and all(re.match(r"\d\d:\d\d:\d\d \[", line) for line in events), events[:5]
+    assert "WARNING ingest.deadletter" not in out and "[ WARN" not in out, out[-3000:]
+    # The closing line counts every kind of alert the console showed, e-bikes included.
+    tally = re.search(r"(\d+) alert changes \((\d+) alerts: ([^)]*)\)", out)
+    assert tally, out[-2000:]
+    kinds = dict(re.findall(r"([a-z]+\.[a-z_]+) (\d+)", tally.group(3)))
+    assert int(kinds.get("elevator.ebike", 0)) >= 1 and sum(map(int, kinds.values())) == int(tally.group(2))
+    shown = {kind for kind in re.findall(r"\[ active\] \w+\s+([a-z]+\.[a-z_]+)", out)}
+    assert shown <= set(kinds), (shown, kinds)
     stopped = re.search(r"(\d+) e-bike alerts, doors held (\d+), released (\d+)", out)
     assert stopped and int(stopped.group(1)) >= 1 and int(stopped.group(2)) == len(holds), out[-2000:]
 
@@ -159,6 +170,10 @@ def test_demo_runs_raises_alerts_and_stops_cleanly(tmp_path: Path) -> None:
     loop = re.search(r"grid workers accepted (\d+), resolved (\d+)", out)
     assert loop and int(loop.group(1)) >= 1, out[-2000:]
     check_console(out)
+    # The simulator's deliberate bad payloads are announced as such, not as unexplained warnings.
+    assert "bad payloads on purpose" in out
+    assert re.search(r"\d\d:\d\d:\d\d \[  dead \] dead letter from grid/water/meter-\d+/reading: .*on purpose", out), \
+        out[-3000:]
     # the dispatch endpoint stored what the edge raised
     assert (tmp_path / "demo" / "dispatch" / "dispatch.sqlite").exists()
 

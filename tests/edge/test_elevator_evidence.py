@@ -3,6 +3,7 @@ OpenCV VideoWriter, read back with VideoCapture, pruned by age and by size."""
 
 from __future__ import annotations
 
+import base64
 import os
 import time
 from pathlib import Path
@@ -151,6 +152,12 @@ def test_a_clip_is_the_seconds_before_and_after_the_alert(tmp_path: Path, shared
     assert count == clip.frames
     assert shape[1] == 320 and shape[0] in (228, 229, 230)
     assert [p.name for p in (tmp_path / "ev").iterdir()] == [clip.path.name], "temporary files were left"
+    # Its preview travels with the alert: 8 small frames spread over the clip, each a JPEG a browser shows.
+    assert len(clip.preview) == 8
+    for b64 in clip.preview:
+        jpeg = base64.b64decode(b64)
+        image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+        assert max(image.shape[:2]) == 240 and len(jpeg) < 20_000
 
 
 def test_a_camera_that_stops_mid_clip_still_gives_a_clip(tmp_path: Path, shared_dir: Path) -> None:

@@ -238,6 +238,8 @@ def test_open_episodes_keep_the_last_change_and_give_the_restart_clears(tmp_path
     now = datetime(2026, 1, 2, tzinfo=UTC)
     [cleared] = OpenEpisodes(path).left_open(now)  # a killed run: the next one reads the file
     assert cleared.state == "cleared" and cleared.revision == 3 and cleared.cleared_at == now
+    reason = cleared.evidence.pop("cleared_reason")  # the words for it: "the edge restarted: this alert is closed"
+    assert reason["key"] == "elevator.ebike.cleared.edge_restart" and reason["params"]["subject"] == "e-1"
     assert cleared.evidence == {"median_score": 0.9, "clip": "c.mp4", "cleared_by": "edge_restart"}
     assert cleared.snapshot_jpeg_b64 == "AAAA" and "e-1" in cleared.summary
     store.record([alert("cleared", 3)])

@@ -154,3 +154,13 @@ def test_an_http_stream_is_read_and_reconnected_after_it_ends(tmp_path: Path) ->
         server.server_close()
     assert got.frames[0].image.shape == (120, 160, 3)
     assert src.stats()["last_error"] == "stream read failed"
+
+
+def test_a_camera_s_credentials_come_from_the_environment(monkeypatch) -> None:
+    from ingest.registry import expand_source
+
+    monkeypatch.setenv("CAM_TEST_PW", "p@ss/w:rd")
+    assert expand_source("rtsp://viewer:${CAM_TEST_PW}@10.0.0.31:554/s1") == "rtsp://viewer:p%40ss%2Fw%3Ard@10.0.0.31:554/s1"
+    monkeypatch.delenv("CAM_TEST_PW")
+    with pytest.raises(ValueError, match="CAM_TEST_PW is not set"):
+        expand_source("rtsp://viewer:${CAM_TEST_PW}@10.0.0.31:554/s1")

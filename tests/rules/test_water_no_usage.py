@@ -54,13 +54,81 @@ CASES = [
 
 
 @pytest.mark.parametrize(("name", "series", "overrides", "expected"), CASES, ids=[c[0] for c in CASES])
-def test_no_usage_table(name, series, overrides, expected):
+def test_no_usage_by_litres_table(name, series, overrides, expected):
+    """The litre threshold, kept for meters that only report coarse totals."""
+    assert timeline(rules_with(no_usage_signs="litres", **overrides), series, "water.no_usage") == expected
+
+
+EVENT_CASES = [
+    # name, series, thresholds, expected (type, state, severity, hours after T0)
+    ("13 h quiet, 15-min data", quiet_then(13, 15, []), {}, [("no_usage", "active", "warning", 12.0)]),
+    ("13 h quiet, 1-h data", quiet_then(13, 60, []), {}, [("no_usage", "active", "warning", 12.0)]),
+    ("11.75 h quiet: nothing", quiet_then(11.75, 15, []), {}, []),
+    (
+        "a 6 L flush at 6 h is a sign of life: the 12 h count from it",
+        readings([0.0] * 24 + [6.0] + [0.0] * 50), {}, [("no_usage", "active", "warning", 18.25)],
+    ),
+    (
+        "frugal: a 2 L wash every 5 h is alive, though 12 h hold under 10 L",
+        readings(([0.0] * 19 + [2.0]) * 12), {}, [],
+    ),
+    (
+        "a drip of 0.4 L/h is no person: raised, then critical, never cleared",
+        readings([0.1] * 120), {}, [("no_usage", "active", "warning", 12.0), ("no_usage", "active", "critical", 24.0)],
+    ),
+    (
+        "a running toilet (30 L/h) is no person once its base flow is learnt",
+        readings([7.5] * 120), {},
+        [("no_usage", "active", "warning", 13.25), ("no_usage", "active", "critical", 25.25)],
+    ),
+    (
+        "a flush on top of the running toilet is a person",
+        readings([7.5] * 40 + [13.5] + [7.5] * 40), {}, [],
+    ),
+    (
+        "quiet 25 h then a 2 L use: warning, critical, cleared once",
+        quiet_then(25, 15, [2.0, 0.0]), {},
+        [("no_usage", "active", "warning", 12.0), ("no_usage", "active", "critical", 24.0),
+         ("no_usage", "cleared", "critical", 25.25)],
+    ),
+    (
+        "half a litre is under the event size: no clear",
+        quiet_then(13, 15, [0.5, 0.0]), {}, [("no_usage", "active", "warning", 12.0)],
+    ),
+    (
+        "a long silent gap with the register unchanged is a known quiet span",
+        readings([0.0], step_min=20 * 60), {}, [("no_usage", "active", "warning", 20.0)],
+    ),
+    ("a long gap with volume holds a use: not quiet", readings([50.0], step_min=20 * 60), {}, []),
+    (
+        "a 10-L pulse meter: one pulse is use, the litre option is for worse",
+        readings([0.0] * 30 + [10.0] + [0.0] * 30), {}, [],
+    ),
+    ("disabled for the profile", quiet_then(30, 15, []), {"no_usage_enabled": False}, []),
+]
+
+
+@pytest.mark.parametrize(("name", "series", "overrides", "expected"), EVENT_CASES, ids=[c[0] for c in EVENT_CASES])
+def test_no_usage_by_events_table(name, series, overrides, expected):
     assert timeline(rules_with(**overrides), series, "water.no_usage") == expected
+
+
+def test_a_person_who_falls_while_the_toilet_runs_is_still_found():
+    rules = rules_with()
+    day = readings([0.0] * 8 + [6.0] + [0.0] * 7 + [3.0] * 4)  # a flush, then a wash: 5 h of life
+    fall = then(day, [7.5] * 4 * 16)  # the toilet keeps running after the fall, 16 h
+    changes = of_type(feed(rules, day + fall), "water.no_usage")
+    assert [c.severity for c in changes] == ["warning"]
+    # the running toilet's first two hours still look like use (the base flow window); then only the leak flows
+    assert changes[0].started_at <= at_h(7.5)
+    assert (changes[0].raised_at - changes[0].started_at).total_seconds() / 3600 == 12.0
+    assert changes[0].evidence["base_flow_lph"] == 30.0
+    assert "30.0 L/h flows on" in changes[0].summary
 
 
 def test_started_at_is_the_start_of_the_quiet_span_and_a_new_episode_gets_a_new_id():
     series = readings([30.0] * 4 + [0.0] * 52 + [5.0] + [0.0] * 52)  # use, 13 h quiet, use, 13 h quiet
-    changes = of_type(feed(rules_with(no_usage_habit_max_h=0), series), "water.no_usage")
+    changes = of_type(feed(rules_with(no_usage_habit_max_h=0, no_usage_signs="litres"), series), "water.no_usage")
     assert [c.state for c in changes] == ["active", "cleared", "active"]
     assert changes[0].started_at == at_h(1.0)  # the last reading with use
     assert changes[0].id == changes[1].id
@@ -131,7 +199,8 @@ class TestHabit:
 
     def day(self, quiet_quarters: int) -> list[float]:
         busy = 96 - quiet_quarters
-        return [0.0] * quiet_quarters + [12.0] * busy  # 12 L every 15 min while busy
+        # 12 L every half hour while busy (people, not the steady flow of a leak)
+        return [0.0] * quiet_quarters + [12.0 if i % 2 == 0 else 0.0 for i in range(busy)]
 
     def test_a_home_quiet_13_h_every_day_is_warned_once_not_every_day(self):
         rules = rules_with()

@@ -27,8 +27,8 @@ def scenario() -> list[Event]:
     """Six meters over 60 h: a leak, a silence, a dead meter, a glitch, an absence, a burst."""
     series = (
         readings([0.5] * 4 * HOURS, meter="leak")  # continuous flow: warning 24 h, critical 48 h
-        + readings([0.0] * 16 + [6.0] + [0.0] * (4 * 26 - 17) + [20.0] + ([8.0] + [0.0] * 7) * 30,
-                   meter="quiet")  # under 10 L (one 6 L flush) for 26 h
+        + readings([0.0] * 16 + [0.5] + [0.0] * (4 * 26 - 17) + [20.0] + ([8.0] + [0.0] * 7) * 30,
+                   meter="quiet")  # no use event (half a litre is none) for 26 h
         + readings([3.0] * 8, meter="dead")  # silent after 2 h: offline warning, critical at 26 h
         + readings([0.0] * 4 * 8, meter="dead", start=at_h(40), total0=5000.0)  # back at 40 h
         + _glitchy()
@@ -43,7 +43,8 @@ def scenario() -> list[Event]:
 
 
 def thresholds_for(meter: str) -> WaterThresholds:
-    return resolve("standard" if meter == "leak" else "elderly_alone", {"reporting_interval_min": 15})
+    return resolve("standard" if meter == "leak" else "elderly_alone",
+                   {"reporting_interval_min": 15, "offline_learn_h": 0, "offline_clear_h": 0})
 
 
 def play(rules: WaterRules, events: list[Event]) -> list[AlertChange]:
@@ -122,7 +123,7 @@ def test_a_restart_does_not_forget_a_20_hour_silence():
     assert [(c.type, c.state) for c in back.changes] == [
         ("water.meter_offline", "cleared"), ("water.no_usage", "active"),
     ]
-    assert back.changes[1].started_at == at_h(0.75)  # under 10 L since the reading before the last use
+    assert back.changes[1].started_at == at_h(1)  # no use event since the reading that showed the last one
 
 
 def test_state_is_small_json():

@@ -117,7 +117,7 @@ class TestOrder:
     def test_meters_are_independent(self):
         rules = rules_with()
         a = readings([0.0] * 60, meter="a")
-        b = readings([10.0] * 60, meter="b", start=T0 + timedelta(minutes=7))
+        b = readings([10.0, 0.0] * 30, meter="b", start=T0 + timedelta(minutes=7))
         merged = sorted(a + b, key=lambda r: r.ts)
         changes = feed(rules, merged)
         assert [(c.subject, c.type) for c in changes] == [("a", "water.no_usage")]

@@ -112,7 +112,7 @@ def parse(*argv: str) -> argparse.Namespace:
 def test_cli_parses_its_options(tmp_path: Path) -> None:
     args = parse("--tokens", str(tmp_path / "t.yaml"), "--speed", "60", "--ignore", "0.2", "--duration", "5",
                  "--dispatch", "http://127.0.0.1:9000/api/v1/alerts", "--mqtt-protocol", "3.1.1")
-    assert (args.speed, args.ignore, args.duration, args.mqtt_protocol) == (60.0, 0.2, 5.0, "3.1.1")
+    assert (args.speed, args.ignore, args.duration, args.protocol) == (60.0, 0.2, 5.0, "3.1.1")
     assert base_url(args.dispatch) == "http://127.0.0.1:9000"
     assert base_url("http://h:1/") == "http://h:1"
     with pytest.raises(SystemExit):

@@ -1,0 +1,121 @@
+"""The page's session over real HTTP: the cookie is an opaque id, never the token; Secure over TLS or behind a
+trusted proxy; revoked at logout (a copied cookie stops working); state-changing calls by cookie need the page's
+Origin; one token holds a bounded number of feed streams."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import httpx
+import pytest
+
+from dispatch.auth import COOKIE
+from dispatch.config import DispatchConfig
+from dispatch.server import ServerHandle, start_in_thread
+from tests.dispatch.test_api import EDGE, OPERATOR, REGISTRY, W1, bearer, make_alert, post
+
+
+@pytest.fixture
+def start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., ServerHandle]]:
+    monkeypatch.setenv("GRIDWATCH_TOKEN", EDGE)
+    monkeypatch.setenv("GRIDWATCH_OPERATOR_TOKEN", OPERATOR)
+    handles: list[ServerHandle] = []
+
+    def run(**http: object) -> ServerHandle:
+        config = DispatchConfig.model_validate({"listen": "127.0.0.1:0", "state_dir": tmp_path / "d", "http": http})
+        handles.append(start_in_thread(config, REGISTRY))
+        return handles[-1]
+
+    yield run
+    for handle in handles:
+        handle.stop()
+
+
+def login(client: httpx.Client, token: str = W1, **headers: str) -> httpx.Response:
+    return client.post("/api/v1/session", headers={**bearer(token), **headers})
+
+
+def test_the_cookie_is_an_opaque_session_id_not_the_token(start: Callable[..., ServerHandle]) -> None:
+    dispatch = start()
+    with httpx.Client(base_url=dispatch.url) as browser:
+        response = login(browser)
+        assert response.status_code == 204
+        value = browser.cookies[COOKIE]
+        assert W1 not in response.headers["set-cookie"] and value != W1 and len(value) >= 40
+        assert "secure" not in response.headers["set-cookie"].lower()  # plain HTTP, no proxy trusted
+        assert browser.get("/api/v1/session").json()["worker_id"] == "w1"
+    # The token itself in the cookie opens nothing (the old cookie format).
+    assert httpx.get(dispatch.url + "/api/v1/alerts", cookies={COOKIE: W1}).status_code == 401
+    assert httpx.get(dispatch.url + "/api/v1/alerts", cookies={"gridwatch_token": W1}).status_code == 401
+
+
+def test_logout_revokes_the_session_at_dispatch(start: Callable[..., ServerHandle]) -> None:
+    dispatch = start()
+    with httpx.Client(base_url=dispatch.url) as browser:
+        login(browser)
+        stolen = browser.cookies[COOKIE]
+        assert browser.delete("/api/v1/session", headers={"Origin": dispatch.url}).status_code == 204
+    # A copy of the cookie taken before logout no longer works.
+    assert httpx.get(dispatch.url + "/api/v1/alerts", cookies={COOKIE: stolen}).status_code == 401
+    assert dispatch.app.state.sessions.count() == 0
+
+
+@pytest.mark.parametrize(("trusted", "forwarded", "secure"), [
+    ([], "https", False),  # anyone can send the header: ignored unless the proxy is trusted
+    (["127.0.0.1"], "https", True),
+    (["127.0.0.1"], "http", False),
+])
+def test_secure_behind_a_trusted_proxy_that_says_https(start: Callable[..., ServerHandle], trusted: list[str],
+                                                       forwarded: str, secure: bool) -> None:
+    dispatch = start(trusted_proxies=trusted)
+    with httpx.Client(base_url=dispatch.url) as browser:
+        response = login(browser, **{"X-Forwarded-Proto": forwarded})
+    assert ("secure" in response.headers["set-cookie"].lower().split("; ")) is secure
+
+
+@pytest.mark.parametrize(("origin", "status"), [
+    (None, 403),  # a cookie-authenticated POST without an Origin: not from a browser's page
+    ("https://evil.example", 403),
+    ("null", 403),
+    ("SAME", 200),
+    ("https://screens.example", 200),  # http.allowed_origins
+])
+def test_state_changing_calls_by_cookie_need_the_pages_origin(start: Callable[..., ServerHandle],
+                                                              origin: str | None, status: int) -> None:
+    dispatch = start(allowed_origins=["https://screens.example"])
+    alert = make_alert()
+    assert post(dispatch, alert).status_code == 201
+    with httpx.Client(base_url=dispatch.url) as browser:
+        login(browser)
+        headers = {} if origin is None else {"Origin": dispatch.url if origin == "SAME" else origin}
+        response = browser.post(f"/api/v1/alerts/{alert.id}/accept", headers=headers)
+        assert response.status_code == status, response.text
+        assert browser.get("/api/v1/alerts").status_code == 200  # reads need no Origin
+    # A bearer call needs none: another site cannot make a browser send the header.
+    assert httpx.post(f"{dispatch.alerts_url}/{alert.id}/accept", headers=bearer(W1)).status_code == 200
+
+
+def test_one_token_holds_a_bounded_number_of_streams(start: Callable[..., ServerHandle]) -> None:
+    dispatch = start(max_streams_per_caller=3)
+    with ExitStack() as stack:
+        for _ in range(3):
+            response = stack.enter_context(httpx.stream("GET", dispatch.url + "/api/v1/feed", headers=bearer(W1),
+                                                        timeout=5))
+            assert response.status_code == 200
+        refused = httpx.get(dispatch.url + "/api/v1/feed", headers=bearer(W1), timeout=5)
+        assert refused.status_code == 429 and refused.headers["retry-after"]
+        # Another token has its own allowance; a session of the same token shares W1's.
+        with httpx.stream("GET", dispatch.url + "/api/v1/feed", headers=bearer(OPERATOR), timeout=5) as other:
+            assert other.status_code == 200
+        with httpx.Client(base_url=dispatch.url) as browser:
+            login(browser)
+            assert browser.get("/api/v1/feed", timeout=5).status_code == 429
+    # Closed streams give their place back.
+    deadline = time.monotonic() + 5
+    while dispatch.app.state.streams and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with httpx.stream("GET", dispatch.url + "/api/v1/feed", headers=bearer(W1), timeout=5) as again:
+        assert again.status_code == 200
