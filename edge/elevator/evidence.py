@@ -37,6 +37,9 @@ _TMP_PREFIX = ".tmp-"
 PREVIEW_FRAMES = 8  # the clip's animated preview on the command-center page: frames, long side, JPEG quality
 PREVIEW_MAX_SIDE = 240
 PREVIEW_QUALITY = 60
+# The preview travels in the alert's evidence, which dispatch bounds (ingest/wire/alert.py MAX_EVIDENCE_BYTES):
+# busy frames compress badly, so the preview keeps a budget well under the bound, dropping frames to fit.
+PREVIEW_MAX_BYTES = 96 * 1024
 RING_JPEG_QUALITY = 90  # frames wait in the ring as JPEG: ~10x less memory than raw pixels
 
 
@@ -139,11 +142,16 @@ def clip_preview(frames: Sequence[bytes], n: int = PREVIEW_FRAMES, max_side: int
     if not frames:
         return ()
     picks = sorted({round(i * (len(frames) - 1) / max(n - 1, 1)) for i in range(min(n, len(frames)))})
-    out = []
-    for i in picks:
-        image = cv2.imdecode(np.frombuffer(frames[i], np.uint8), cv2.IMREAD_COLOR)
-        if image is not None:
-            out.append(base64.b64encode(_jpeg(_scaled(image, max_side), PREVIEW_QUALITY)).decode("ascii"))
+    images = [image for i in picks
+              if (image := cv2.imdecode(np.frombuffer(frames[i], np.uint8), cv2.IMREAD_COLOR)) is not None]
+    images = [_scaled(image, max_side) for image in images]
+    out: list[str] = []
+    for quality in (PREVIEW_QUALITY, 40, 25):  # a busy scene: lower quality first, then fewer frames
+        out = [base64.b64encode(_jpeg(image, quality)).decode("ascii") for image in images]
+        if sum(len(b) for b in out) <= PREVIEW_MAX_BYTES:
+            break
+    while out and sum(len(b) for b in out) > PREVIEW_MAX_BYTES:
+        out = out[::2] if len(out) > 1 else []  # fewer frames, still spread over the clip
     return tuple(out)
 
 

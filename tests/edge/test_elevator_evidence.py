@@ -230,3 +230,18 @@ def test_ring_buffer_memory_is_small(tmp_path: Path, shared_dir: Path) -> None:
     rec.close()
     assert stats["dropped"] == 0
     assert 0 < stats["buffered_bytes"] < 4_000_000, stats
+
+
+def test_a_busy_clip_preview_still_fits_the_alerts_evidence_bound() -> None:
+    # Noise compresses worst: eight such frames once made an evidence of 79 kB that dispatch refused (422).
+    from edge.elevator.evidence import clip_preview
+    from ingest.wire.alert import MAX_EVIDENCE_BYTES
+
+    rng = np.random.default_rng(0)
+    frames = [cv2.imencode(".jpg", rng.integers(0, 256, (720, 1280, 3), dtype=np.uint8))[1].tobytes()
+              for _ in range(20)]
+    preview = clip_preview(frames)
+    assert preview, "a busy clip still gets a preview"
+    assert sum(len(b) for b in preview) < MAX_EVIDENCE_BYTES * 0.5  # room left for the rest of the evidence
+    assert all(cv2.imdecode(np.frombuffer(base64.b64decode(b), np.uint8), cv2.IMREAD_COLOR) is not None
+               for b in preview)
