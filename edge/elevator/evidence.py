@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from edge.elevator.config import EvidenceConfig
+from ingest.wire.alert import MAX_EVIDENCE_BYTES
 from models.vision.types import Detections
 
 log = logging.getLogger(__name__)
@@ -37,9 +38,9 @@ _TMP_PREFIX = ".tmp-"
 PREVIEW_FRAMES = 8  # the clip's animated preview on the command-center page: frames, long side, JPEG quality
 PREVIEW_MAX_SIDE = 240
 PREVIEW_QUALITY = 60
-# The preview travels in the alert's evidence, which dispatch bounds (ingest/wire/alert.py MAX_EVIDENCE_BYTES):
-# busy frames compress badly, so the preview keeps a budget well under the bound, dropping frames to fit.
-PREVIEW_MAX_BYTES = 96 * 1024
+# The preview travels in the alert's evidence, which dispatch bounds: busy frames compress badly, so the
+# preview keeps half the bound (the rest is for the other evidence), lowering quality, then dropping frames.
+PREVIEW_MAX_BYTES = MAX_EVIDENCE_BYTES // 2
 RING_JPEG_QUALITY = 90  # frames wait in the ring as JPEG: ~10x less memory than raw pixels
 
 

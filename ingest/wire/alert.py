@@ -32,7 +32,7 @@ SEVERITY_RANK: dict[str, int] = {"info": 0, "warning": 1, "critical": 2}
 # inside larger documents (the feed event, the notify message) that must always read back, and
 # pydantic's JSON parser stops at 200 levels. The edge's rules use 3 levels and a few hundred bytes.
 MAX_EVIDENCE_DEPTH = 16
-MAX_EVIDENCE_BYTES = 192 * 1024  # room for the clip preview (edge/elevator/evidence.py keeps it under half)
+MAX_EVIDENCE_BYTES = 192 * 1024  # room for the clip preview (edge/elevator/evidence.py keeps it to half)
 # Validation context of what a store reads back: the bounds apply to what comes in, so that an alert
 # stored before they existed still reads (and lists, and pushes) instead of failing every reader.
 STORED: dict[str, bool] = {"stored": True}
