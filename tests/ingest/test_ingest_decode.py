@@ -176,14 +176,19 @@ def test_decode_cost_per_reading_is_a_few_microseconds() -> None:
     single = b'{"ts": "2024-05-01T19:59:00+08:00", "total_l": 12345.6, "flow_lpm": 1.5, "battery_v": 3.6, "seq": 42}'
     big = batch([{"ts": NOW_S - 86400 + 60 * i, "total_l": 1000 + i, "flow_lpm": 0.5, "seq": i} for i in range(1000)])
     n = 2000
-    started = time.perf_counter()
-    for _ in range(n):
-        decode(single)
-    per_single = (time.perf_counter() - started) / n
-    started = time.perf_counter()
-    for _ in range(5):
-        decode(big)
-    per_batched = (time.perf_counter() - started) / 5000
+
+    def per_reading(payload: bytes, runs: int, readings: int) -> float:
+        # The best of three rounds: a round that a busy neighbour or a GC pause hit says nothing of decode.
+        best = float("inf")
+        for _ in range(3):
+            started = time.perf_counter()
+            for _ in range(runs):
+                decode(payload)
+            best = min(best, (time.perf_counter() - started) / readings)
+        return best
+
+    per_single = per_reading(single, n, n)
+    per_batched = per_reading(big, 5, 5000)
     print(f"decode: {per_single * 1e6:.1f} us per single reading, {per_batched * 1e6:.1f} us per batched reading")
     # Generous bounds for a loaded CI core; measured ~5 us and ~2 us.
     assert per_single < 100e-6 and per_batched < 50e-6
