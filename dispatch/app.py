@@ -36,9 +36,11 @@ def create_app(config: DispatchConfig, registry: Registry) -> FastAPI:
     configured and auth.allow_no_auth is not set."""
     auth = Authenticator(config.auth, registry)  # first: refuse before touching the disk
     store = open_store(config)
-    # A local file per replica: with PostgreSQL replicas a page session opened on one replica is
-    # unknown to the others (the balancer must keep a screen on one replica; see README).
-    sessions = SessionStore(config.state_dir / SESSION_FILE, session.COOKIE_MAX_AGE_S)
+    # Beside the store: on PostgreSQL every replica shares them (any replica serves any screen).
+    if isinstance(store, PostgresStore):
+        sessions = SessionStore(lambda: store.connect("gridwatch-dispatch-sessions"), session.COOKIE_MAX_AGE_S)
+    else:
+        sessions = SessionStore.in_file(config.state_dir / SESSION_FILE, session.COOKIE_MAX_AGE_S)
     service = DispatchService(store, registry, config.sla, config.timezone)
     # Every replica fires SLA timers: each is taken by deleting its row in the transaction that
     # records the escalation, so exactly one replica fires it (store_tx.take_due_timer).

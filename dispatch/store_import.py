@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 
 from dispatch.push.ledger import Ledger
+from dispatch.sessions import TABLE as SESSION_TABLE
+from dispatch.sessions import SessionStore
 from dispatch.store import AlertStore, SqliteStore
 from dispatch.store_db import Db, SqliteDb
 from dispatch.store_schema import LATEST
@@ -24,6 +26,7 @@ STORE_TABLES = (("alert_changes", "alert_changes", "id"), ("alerts", "alerts", N
                 ("transitions", "transitions", "id"), ("events", "events", "seq"), ("timers", "timers", None),
                 ("quarantined_events", "quarantined_events", None))
 LEDGER_TABLES = (("cursor", "push_cursor", None), ("deliveries", "push_deliveries", None))
+SESSION_TABLES = ((SESSION_TABLE, SESSION_TABLE, None),)  # the screens stay logged in through the move
 BATCH = 1000
 
 
@@ -31,7 +34,8 @@ class ImportRefused(RuntimeError):
     pass
 
 
-def import_sqlite(source: Path, target: AlertStore, ledger: Path | None = None) -> dict[str, int]:
+def import_sqlite(source: Path, target: AlertStore, ledger: Path | None = None,
+                  sessions: Path | None = None) -> dict[str, int]:
     """Copy a SQLite store (migrated to the current schema first) into `target`; rows per table."""
     if target.kind != "postgresql":
         raise ImportRefused("the import goes into a PostgreSQL store: set store.kind: postgresql in the config")
@@ -43,6 +47,9 @@ def import_sqlite(source: Path, target: AlertStore, ledger: Path | None = None) 
     if ledger is not None and ledger.is_file():
         Ledger(ledger).close()
         sources.append((SqliteDb(ledger, read_only=True), LEDGER_TABLES))
+    if sessions is not None and sessions.is_file():
+        SessionStore.in_file(sessions, 0).close()  # an older file gains its table name first
+        sources.append((SqliteDb(sessions, read_only=True), SESSION_TABLES))
     with target.write() as tx:
         db = tx.db  # one transaction, the writers' lock held
         if db.execute("SELECT COUNT(*) FROM alert_changes").fetchone()[0]:
@@ -70,6 +77,8 @@ def _copy(src: Db, dst: Db, name: str, into: str) -> int:
 
 def main(args: argparse.Namespace) -> int:
     from dispatch.config import StoreConfigError, load_dispatch_config
+    from dispatch.push.pusher import LEDGER_FILE
+    from dispatch.sessions import SESSION_FILE
     from dispatch.store_open import open_store
     from dispatch.store_schema import SchemaError
 
@@ -83,9 +92,9 @@ def main(args: argparse.Namespace) -> int:
         print(f"{store.kind} store at schema version {store.schema_version()} (this gridwatch: {LATEST})")
         if args.from_sqlite:
             source = Path(args.from_sqlite)
-            ledger = Path(args.ledger) if args.ledger else source.with_name("push.sqlite")
+            ledger = Path(args.ledger) if args.ledger else source.with_name(LEDGER_FILE)
             try:
-                copied = import_sqlite(source, store, ledger)
+                copied = import_sqlite(source, store, ledger, source.with_name(SESSION_FILE))
             except ImportRefused as exc:
                 print(f"gridwatch dispatch migrate: {exc}", file=sys.stderr)
                 return 1

@@ -119,3 +119,22 @@ def test_one_token_holds_a_bounded_number_of_streams(start: Callable[..., Server
         time.sleep(0.05)
     with httpx.stream("GET", dispatch.url + "/api/v1/feed", headers=bearer(W1), timeout=5) as again:
         assert again.status_code == 200
+
+
+def test_screens_stay_logged_in_across_the_upgrade_of_an_older_session_file(tmp_path: Path) -> None:
+    """gridwatch before 0.3 kept a `sessions` table; its live sessions carry over, once."""
+    import sqlite3
+
+    from dispatch.sessions import SESSION_FILE, SessionStore, digest
+
+    path = tmp_path / SESSION_FILE
+    old = sqlite3.connect(path)
+    old.execute("CREATE TABLE sessions (id_sha256 BLOB PRIMARY KEY, token_sha256 BLOB NOT NULL, expires_at REAL"
+                " NOT NULL)")
+    old.execute("INSERT INTO sessions VALUES (?, ?, ?)", (digest("screen-1"), digest(OPERATOR), time.time() + 60))
+    old.commit()
+    old.close()
+    for _ in range(2):  # the second start finds nothing left to carry over
+        store = SessionStore.in_file(path, 3600)
+        assert store.token_digest("screen-1") == digest(OPERATOR) and store.count() == 1
+        store.close()

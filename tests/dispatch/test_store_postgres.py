@@ -1,5 +1,6 @@
 """What only PostgreSQL does: migrations shared by replicas, the import of a SQLite store, changes
-seen by every replica's feed, SLA timers fired once by racing replicas, one push leader."""
+seen by every replica's feed, SLA timers fired once by racing replicas, one push leader, page sessions
+that every replica knows."""
 
 from __future__ import annotations
 
@@ -17,11 +18,13 @@ import psycopg
 import pytest
 import yaml
 
+from dispatch.auth import COOKIE
 from dispatch.config import DispatchConfig, StoreConfig
 from dispatch.feed import FeedHub
 from dispatch.push.config import PushConfig
 from dispatch.server import start_in_thread
 from dispatch.service import DispatchService
+from dispatch.sessions import SESSION_FILE, SessionStore, digest
 from dispatch.sla import SeverityDeadlines, SlaConfig
 from dispatch.store import SqliteStore
 from dispatch.store_pg import PostgresStore
@@ -82,6 +85,9 @@ def test_gridwatch_dispatch_migrate_imports_a_sqlite_store_with_its_ids(tmp_path
     before = {"alerts": sqlite_store.query(limit=100), "events": sqlite_store.events_after(0),
               "timers": {a.alert.id: sqlite_store.timers_of(a.alert.id) for a in sqlite_store.query(limit=100)}}
     sqlite_store.close()
+    box_sessions = SessionStore.in_file(source.with_name(SESSION_FILE), 3600)
+    screen = box_sessions.open(OPERATOR)
+    box_sessions.close()
     config = tmp_path / "dispatch.yaml"
     config.write_text(yaml.safe_dump({"state_dir": str(tmp_path / "pg-state"),
                                       "store": {"kind": "postgresql", "dsn_env": "TEST_DSN"}}))
@@ -95,6 +101,9 @@ def test_gridwatch_dispatch_migrate_imports_a_sqlite_store_with_its_ids(tmp_path
     assert store.query(limit=100) == before["alerts"]
     assert store.events_after(0) == before["events"]
     assert {a.alert.id: store.timers_of(a.alert.id) for a in store.query(limit=100)} == before["timers"]
+    moved = SessionStore(store.connect, 3600)  # the box's screen stays logged in through the move
+    assert moved.token_digest(screen) == digest(OPERATOR)
+    moved.close()
     # The sequences go on after the imported ids: a resuming screen's Last-Event-ID stays meaningful.
     last = store.last_seq()
     service = DispatchService(store, loop_registry(), SLA, "Asia/Shanghai", lambda: clock[0])
@@ -215,6 +224,31 @@ def test_one_replica_pushes_and_another_takes_over_when_it_goes(postgres_dsn: st
     phone.offline()
 
 
+def test_a_screen_logged_in_on_one_replica_is_known_to_every_replica(postgres_dsn: str, tmp_path: Path,
+                                                                    monkeypatch) -> None:
+    """Behind a balancer without affinity, each request of a screen may reach another replica: the cookie
+    opened on one works on the other, and a logout on either ends it on both."""
+    monkeypatch.setenv("GRIDWATCH_DB_DSN", postgres_dsn)
+    monkeypatch.setenv("GRIDWATCH_TOKEN", EDGE)
+    monkeypatch.setenv("GRIDWATCH_OPERATOR_TOKEN", OPERATOR)
+    configs = [DispatchConfig(listen="127.0.0.1:0", state_dir=tmp_path / f"r{i}", push=PushConfig(enabled=False),
+                              store=StoreConfig(kind="postgresql")) for i in range(2)]
+    a, b = (start_in_thread(config, loop_registry()) for config in configs)
+    try:
+        with httpx.Client(base_url=a.url, timeout=5) as browser:
+            assert browser.post("/api/v1/session", headers=bearer(OPERATOR)).status_code == 204
+            cookie = {COOKIE: browser.cookies[COOKIE]}
+        assert httpx.get(f"{b.url}/api/v1/session", cookies=cookie, timeout=5).json()["role"] == "operator"
+        assert httpx.get(f"{b.url}/api/v1/alerts", cookies=cookie, timeout=5).status_code == 200
+        assert not (tmp_path / "r0" / SESSION_FILE).exists()  # nothing per replica
+        out = httpx.delete(f"{b.url}/api/v1/session", cookies=cookie, headers={"Origin": b.url}, timeout=5)
+        assert out.status_code == 204
+        assert httpx.get(f"{a.url}/api/v1/alerts", cookies=cookie, timeout=5).status_code == 401
+    finally:
+        a.stop()
+        b.stop()
+
+
 def test_a_replica_outlives_a_database_restart(tmp_path: Path) -> None:
     """The change that met the restart fails (the edge's outbox retries it); the next one is stored, and
     the feed hears of other replicas' commits again."""
@@ -222,6 +256,8 @@ def test_a_replica_outlives_a_database_restart(tmp_path: Path) -> None:
     try:
         dsn = server.create_database("restart")
         store, other = PostgresStore(dsn), PostgresStore(dsn)
+        sessions = SessionStore(store.connect, 3600)
+        screen = sessions.open(OPERATOR)
         heard: list[int] = []
         store.add_listener(heard.append)
         store.put(make_alert(1))
@@ -245,6 +281,8 @@ def test_a_replica_outlives_a_database_restart(tmp_path: Path) -> None:
         assert other_put is not None and other_put.stored
         seq = other.last_seq()
         wait_until(lambda: seq in heard, 10, "the other replica's commit heard again after the restart")
+        assert sessions.token_digest(screen) is not None  # the screen stays logged in: reconnected
+        sessions.close()
         store.close()
         other.close()
     finally:
