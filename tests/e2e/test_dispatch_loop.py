@@ -63,7 +63,7 @@ class DispatchProcess:
         with self.log.open("a") as log:
             self.process = subprocess.Popen([str(gridwatch), "dispatch", "--config", str(self.config)], env=env,
                                             stdout=log, stderr=subprocess.STDOUT)
-        wait_for(self._up, 20, "gridwatch dispatch to answer /healthz")
+        wait_for(self._up, 60, "gridwatch dispatch to answer /healthz")  # a start on two busy cores
         return self
 
     def _up(self) -> bool:
