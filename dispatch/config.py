@@ -10,7 +10,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from dispatch.push.config import PushConfig
 from dispatch.sla import SlaConfig
-from ingest.config import MqttConfig, Section, check_listen
+from ingest.config import MqttConfig, Section, check_listen, relative_to_config
 from ingest.yamlconf import validate_file
 
 
@@ -99,10 +99,7 @@ class DispatchConfig(Section):
     @field_validator("registry", "state_dir")
     @classmethod
     def _relative_to_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        base = (info.context or {}).get("base_dir")
-        if value is not None and base is not None and not value.is_absolute():
-            return Path(base) / value
-        return value
+        return relative_to_config(value, info)
 
     @property
     def host(self) -> str:

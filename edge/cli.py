@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import importlib
 import logging
 import signal
 import sys
@@ -235,6 +236,14 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _mount(parsers: argparse._SubParsersAction, name: str, help: str, module: str, func: str = "main") -> None:
+    """A subcommand whose module owns its arguments (`add_arguments`) and its entry point."""
+    cli = importlib.import_module(module)
+    parser = parsers.add_parser(name, help=help)
+    cli.add_arguments(parser)
+    parser.set_defaults(func=getattr(cli, func))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gridwatch", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -262,45 +271,17 @@ def build_parser() -> argparse.ArgumentParser:
         "migrate", help="apply the store's schema migrations; --from-sqlite imports a SQLite store into PostgreSQL"))
 
     sim = sub.add_parser("sim", help="simulators").add_subparsers(dest="sim", required=True)
-    water = sim.add_parser("water", help="a fleet of smart water meters, or a replay of the DAIAD trial")
-    from simulators.water import cli as water_cli
-
-    water_cli.add_arguments(water)
-    water.set_defaults(func=water_cli.main)
-    sim_elevator = sim.add_parser("elevator", help="elevator cameras and boxes playing rides with e-bikes and without")
-    from simulators.elevator import cli as elevator_cli
-
-    elevator_cli.add_arguments(sim_elevator)
-    sim_elevator.set_defaults(func=elevator_cli.main)
-    workers = sim.add_parser("workers", help="grid workers' phones: take dispatched alerts, accept, arrive, resolve")
-    from simulators.workers import cli as workers_cli
-
-    workers_cli.add_arguments(workers)
-    workers.set_defaults(func=workers_cli.run)
+    _mount(sim, "water", "a fleet of smart water meters, or a replay of the DAIAD trial", "simulators.water.cli")
+    _mount(sim, "elevator", "elevator cameras and boxes playing rides with e-bikes and without",
+           "simulators.elevator.cli")
+    _mount(sim, "workers", "grid workers' phones: take dispatched alerts, accept, arrive, resolve",
+           "simulators.workers.cli", func="run")
 
     evaluate = sub.add_parser("eval", help="score detectors and rules").add_subparsers(dest="eval", required=True)
-    eval_water = evaluate.add_parser("water", help="water rules against simulated ground truth and DAIAD")
-    from edge.evaluation import cli as eval_cli
-
-    eval_cli.add_arguments(eval_water)
-    eval_water.set_defaults(func=eval_cli.main)
-    eval_elevator = evaluate.add_parser("elevator", help="the e-bike detector and rule on rides with ground truth")
-    from edge.evaluation import elevator as eval_elevator_module
-
-    eval_elevator_module.add_arguments(eval_elevator)
-    eval_elevator.set_defaults(func=eval_elevator_module.main)
-
-    model = sub.add_parser("model", help="detector tooling: train, export, evaluate")
-    from models.training import cli as model_cli
-
-    model_cli.add_arguments(model)
-    model.set_defaults(func=model_cli.main)
-
-    acl = sub.add_parser("acl", help="the Mosquitto ACL of a site from its registry (one user per device)")
-    from edge import acl as acl_module
-
-    acl_module.add_arguments(acl)
-    acl.set_defaults(func=acl_module.main)
+    _mount(evaluate, "water", "water rules against simulated ground truth and DAIAD", "edge.evaluation.cli")
+    _mount(evaluate, "elevator", "the e-bike detector and rule on rides with ground truth", "edge.evaluation.elevator")
+    _mount(sub, "model", "detector tooling: train, export, evaluate", "models.training.cli")
+    _mount(sub, "acl", "the Mosquitto ACL of a site from its registry (one user per device)", "edge.acl")
 
     check = sub.add_parser("check", help="validate a config or registry file")
     check.add_argument("file", nargs="+", help="one file, or a district's edge configs to see their partitions")

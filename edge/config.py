@@ -10,7 +10,7 @@ from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
 from edge.elevator.config import ElevatorConfig
 from edge.partition import PartitionConfig
-from ingest.config import MqttConfig, Section, TimeSeriesConfig, check_listen, check_url
+from ingest.config import MqttConfig, Section, TimeSeriesConfig, check_listen, check_url, relative_to_config
 from ingest.registry import Registry
 from ingest.yamlconf import ConfigError, format_errors, load_yaml, located, validate_file
 from rules.water.thresholds import Profile, WaterThresholds, resolve
@@ -126,10 +126,7 @@ class EdgeConfig(Section):
     @field_validator("registry", "state_dir")
     @classmethod
     def _relative_to_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        base = (info.context or {}).get("base_dir")
-        if value is not None and base is not None and not value.is_absolute():
-            return Path(base) / value
-        return value
+        return relative_to_config(value, info)
 
 
 def load_registry(path: Path | None) -> Registry:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 
 class Section(BaseModel):
@@ -25,6 +25,15 @@ def check_listen(value: str | None) -> str | None:
         raise ValueError(f"expected host:port (e.g. 127.0.0.1:8600), got {value!r}")
     if not 0 <= int(port) <= 65535:
         raise ValueError(f"port {port} is out of range: a port is 0-65535")
+    return value
+
+
+def relative_to_config(value: Path | None, info: ValidationInfo) -> Path | None:
+    """A relative path in a config file is relative to that file (its folder comes as `base_dir` in the
+    validation context), not to wherever the program was started."""
+    base = (info.context or {}).get("base_dir")
+    if value is not None and base is not None and not value.is_absolute():
+        return Path(base) / value
     return value
 
 
