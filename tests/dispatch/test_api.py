@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +13,7 @@ import pytest
 from dispatch.app import create_app
 from dispatch.auth import AuthConfigError
 from dispatch.config import AuthConfig, DispatchConfig
-from dispatch.server import ServerHandle, start_in_thread
+from dispatch.server import ServerHandle
 from dispatch.store import supersedes
 from ingest.registry import Registry
 from ingest.wire.alert import Alert, episode_id
@@ -54,26 +54,6 @@ def make_alert(n: int = 0, *, state: str = "active", revision: int | None = 1, g
 
 def bearer(token: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
-
-
-@pytest.fixture
-def tokens(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GRIDWATCH_TOKEN", EDGE)
-    monkeypatch.setenv("GRIDWATCH_OPERATOR_TOKEN", OPERATOR)
-
-
-@pytest.fixture
-def start_dispatch(tmp_path: Path, tokens: None) -> Iterator[Callable[..., ServerHandle]]:
-    handles: list[ServerHandle] = []
-
-    def start(**auth: object) -> ServerHandle:
-        config = DispatchConfig(listen="127.0.0.1:0", state_dir=tmp_path / "dispatch", auth=AuthConfig(**auth))
-        handles.append(start_in_thread(config, REGISTRY))
-        return handles[-1]
-
-    yield start
-    for handle in handles:
-        handle.stop()
 
 
 @pytest.fixture
@@ -273,7 +253,7 @@ def test_allow_no_auth_accepts_alerts_without_a_token(
 ) -> None:
     monkeypatch.delenv("GRIDWATCH_TOKEN")
     monkeypatch.delenv("GRIDWATCH_OPERATOR_TOKEN")
-    handle = start_dispatch(allow_no_auth=True)
+    handle = start_dispatch(auth={"allow_no_auth": True})
     assert post(handle, make_alert(), token=None).status_code == 201
     assert get(handle, token=None).json()["count"] == 1
     assert get(handle, token=W1).json()["count"] == 1  # a worker is still limited to its grids

@@ -15,32 +15,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from dispatch.config import DispatchConfig, HttpConfig
+from dispatch.config import HttpConfig
 from dispatch.push.base import Outgoing
 from dispatch.push.config import PushConfig
 from dispatch.push.pusher import Pusher
-from dispatch.server import FD_RESERVE, ServerHandle, fit_file_limit, start_in_thread
+from dispatch.server import FD_RESERVE, ServerHandle, fit_file_limit
 from dispatch.service import DispatchService
 from dispatch.sla import SlaConfig
 from dispatch.store import AlertStore, SqliteStore
 from ingest.wire.alert import MAX_EVIDENCE_DEPTH, STORED, Alert
 from tests.dispatch.test_api import EDGE, OPERATOR, REGISTRY, bearer, make_alert, post
-
-
-@pytest.fixture
-def start_dispatch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., ServerHandle]]:
-    monkeypatch.setenv("GRIDWATCH_TOKEN", EDGE)
-    monkeypatch.setenv("GRIDWATCH_OPERATOR_TOKEN", OPERATOR)
-    handles: list[ServerHandle] = []
-
-    def start(**fields: object) -> ServerHandle:
-        config = DispatchConfig.model_validate({"listen": "127.0.0.1:0", "state_dir": tmp_path / "dispatch", **fields})
-        handles.append(start_in_thread(config, REGISTRY))
-        return handles[-1]
-
-    yield start
-    for handle in handles:
-        handle.stop()
 
 
 @pytest.fixture

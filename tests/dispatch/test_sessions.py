@@ -5,7 +5,7 @@ Origin; one token holds a bounded number of feed streams."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -13,33 +13,16 @@ import httpx
 import pytest
 
 from dispatch.auth import COOKIE
-from dispatch.config import DispatchConfig
-from dispatch.server import ServerHandle, start_in_thread
-from tests.dispatch.test_api import EDGE, OPERATOR, REGISTRY, W1, bearer, make_alert, post
-
-
-@pytest.fixture
-def start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., ServerHandle]]:
-    monkeypatch.setenv("GRIDWATCH_TOKEN", EDGE)
-    monkeypatch.setenv("GRIDWATCH_OPERATOR_TOKEN", OPERATOR)
-    handles: list[ServerHandle] = []
-
-    def run(**http: object) -> ServerHandle:
-        config = DispatchConfig.model_validate({"listen": "127.0.0.1:0", "state_dir": tmp_path / "d", "http": http})
-        handles.append(start_in_thread(config, REGISTRY))
-        return handles[-1]
-
-    yield run
-    for handle in handles:
-        handle.stop()
+from dispatch.server import ServerHandle
+from tests.dispatch.test_api import OPERATOR, W1, bearer, make_alert, post
 
 
 def login(client: httpx.Client, token: str = W1, **headers: str) -> httpx.Response:
     return client.post("/api/v1/session", headers={**bearer(token), **headers})
 
 
-def test_the_cookie_is_an_opaque_session_id_not_the_token(start: Callable[..., ServerHandle]) -> None:
-    dispatch = start()
+def test_the_cookie_is_an_opaque_session_id_not_the_token(start_dispatch: Callable[..., ServerHandle]) -> None:
+    dispatch = start_dispatch()
     with httpx.Client(base_url=dispatch.url) as browser:
         response = login(browser)
         assert response.status_code == 204
@@ -52,8 +35,8 @@ def test_the_cookie_is_an_opaque_session_id_not_the_token(start: Callable[..., S
     assert httpx.get(dispatch.url + "/api/v1/alerts", cookies={"gridwatch_token": W1}).status_code == 401
 
 
-def test_logout_revokes_the_session_at_dispatch(start: Callable[..., ServerHandle]) -> None:
-    dispatch = start()
+def test_logout_revokes_the_session_at_dispatch(start_dispatch: Callable[..., ServerHandle]) -> None:
+    dispatch = start_dispatch()
     with httpx.Client(base_url=dispatch.url) as browser:
         login(browser)
         stolen = browser.cookies[COOKIE]
@@ -68,9 +51,9 @@ def test_logout_revokes_the_session_at_dispatch(start: Callable[..., ServerHandl
     (["127.0.0.1"], "https", True),
     (["127.0.0.1"], "http", False),
 ])
-def test_secure_behind_a_trusted_proxy_that_says_https(start: Callable[..., ServerHandle], trusted: list[str],
+def test_secure_behind_a_trusted_proxy_that_says_https(start_dispatch: Callable[..., ServerHandle], trusted: list[str],
                                                        forwarded: str, secure: bool) -> None:
-    dispatch = start(trusted_proxies=trusted)
+    dispatch = start_dispatch(http={"trusted_proxies": trusted})
     with httpx.Client(base_url=dispatch.url) as browser:
         response = login(browser, **{"X-Forwarded-Proto": forwarded})
     assert ("secure" in response.headers["set-cookie"].lower().split("; ")) is secure
@@ -83,9 +66,9 @@ def test_secure_behind_a_trusted_proxy_that_says_https(start: Callable[..., Serv
     ("SAME", 200),
     ("https://screens.example", 200),  # http.allowed_origins
 ])
-def test_state_changing_calls_by_cookie_need_the_pages_origin(start: Callable[..., ServerHandle],
+def test_state_changing_calls_by_cookie_need_the_pages_origin(start_dispatch: Callable[..., ServerHandle],
                                                               origin: str | None, status: int) -> None:
-    dispatch = start(allowed_origins=["https://screens.example"])
+    dispatch = start_dispatch(http={"allowed_origins": ["https://screens.example"]})
     alert = make_alert()
     assert post(dispatch, alert).status_code == 201
     with httpx.Client(base_url=dispatch.url) as browser:
@@ -98,8 +81,8 @@ def test_state_changing_calls_by_cookie_need_the_pages_origin(start: Callable[..
     assert httpx.post(f"{dispatch.alerts_url}/{alert.id}/accept", headers=bearer(W1)).status_code == 200
 
 
-def test_one_token_holds_a_bounded_number_of_streams(start: Callable[..., ServerHandle]) -> None:
-    dispatch = start(max_streams_per_caller=3)
+def test_one_token_holds_a_bounded_number_of_streams(start_dispatch: Callable[..., ServerHandle]) -> None:
+    dispatch = start_dispatch(http={"max_streams_per_caller": 3})
     with ExitStack() as stack:
         for _ in range(3):
             response = stack.enter_context(httpx.stream("GET", dispatch.url + "/api/v1/feed", headers=bearer(W1),
