@@ -18,7 +18,7 @@ STATE_VERSION = 1
 class MeterState:
     __slots__ = (
         "last_ts", "last_total", "last_flow", "recent", "usual_gap", "usual_quiet", "quiet_seen",
-        "nu", "away", "away_floor",
+        "nu", "nu_small", "away", "away_floor",
         "sp", "sp_base", "sp_gap",
         "flow_since", "flow_total", "zero_since",
         "tap_start", "tap_total", "tap_n", "tap_ok",
@@ -37,6 +37,7 @@ class MeterState:
         self.usual_quiet = 0.0  # the household's habitual longest quiet span, seconds (decaying maximum)
         self.quiet_seen: float | None = None  # event time usual_quiet was last learnt
         self.nu: list[float] = []
+        self.nu_small: list[float] = []  # usage.py: [first ts, litres] of small events while an episode is open
         self.away: list[list[float]] = []  # [start, until] notices not yet over
         self.away_floor = 0.0  # the latest end of an absence: a quiet span starts no earlier
         self.sp: list[float] = []
@@ -80,7 +81,7 @@ class MeterState:
             "v": STATE_VERSION,
             "ts": self.last_ts, "tot": self.last_total, "flow": self.last_flow, "iv": self.recent,
             "gap": self.usual_gap, "uq": [self.usual_quiet, self.quiet_seen],
-            "nu": self.nu, "aw": self.away, "awf": self.away_floor,
+            "nu": self.nu, "nus": self.nu_small, "aw": self.away, "awf": self.away_floor,
             "sp": self.sp, "spb": self.sp_base, "spg": self.sp_gap,
             "fs": self.flow_since, "ft": self.flow_total, "zs": self.zero_since,
             "tap": [self.tap_start, self.tap_total, self.tap_n, self.tap_ok],
@@ -104,6 +105,7 @@ class MeterState:
         st.usual_gap = float(data.get("gap", 0.0))  # absent in states written before it existed
         st.usual_quiet, st.quiet_seen = float(data.get("uq", [0.0])[0]), _opt(data.get("uq", [0, None])[1])
         st.nu = _pairs(data["nu"])
+        st.nu_small = _pairs(data.get("nus", []))  # absent in states written before the clear hysteresis
         st.away = [[float(s), float(u)] for s, u in data["aw"]]
         st.away_floor = float(data["awf"])
         st.sp = _pairs(data["sp"])
