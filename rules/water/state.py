@@ -24,7 +24,7 @@ class MeterState:
         "tap_start", "tap_total", "tap_n", "tap_ok",
         "tamper_last", "tamper_n",
         "bw", "res", "nr", "nk", "night", "night_on", "night_step", "leak_by",
-        "off_ok", "off_first", "gw", "long_gaps",
+        "off_ok", "off_first", "off_n", "gw", "long_gaps",
         "sched", "hold",
     )
 
@@ -62,6 +62,7 @@ class MeterState:
         self.leak_by: list[str] = []  # which leak analyses hold the continuous_flow episode open
         self.off_ok: float | None = None  # device.py: first reading after an outage (recovering since)
         self.off_first: float | None = None  # device.py: the first reading ever (cadence learning)
+        self.off_n: list[float] = []  # device.py: [outages, when counted] of the recent past (a fading count)
         self.long_gaps: list[float] = []  # intervals.learn_recurring: the two longest silences, fading
         self.gw = False  # device.py: this meter's silence is part of a gateway_offline episode
         self.hold: float | None = None  # in memory only: an offline warning waits for the building (gateway.py)
@@ -88,7 +89,7 @@ class MeterState:
             "tm": [self.tamper_last, self.tamper_n],
             "bw": self.bw, "res": self.res,
             "ng": [self.night, self.night_on, self.night_step, self.nr, self.nk], "lk": self.leak_by,
-            "off": [self.off_ok, self.off_first, self.gw], "lg": self.long_gaps,
+            "off": [self.off_ok, self.off_first, self.gw, self.off_n], "lg": self.long_gaps,
             "ep": episodes,
         }
 
@@ -122,8 +123,10 @@ class MeterState:
         st.night, st.night_on, st.night_step = [float(x) for x in night], bool(night_on), float(night_step)
         st.nr, st.nk = _pairs(nr), _opt(nk)
         st.leak_by = [str(x) for x in data.get("lk", [])]
-        off_ok, off_first, gw = data.get("off", [None, None, False])
+        off = data.get("off", [None, None, False])
+        off_ok, off_first, gw = off[:3]
         st.off_ok, st.off_first, st.gw = _opt(off_ok), _opt(off_first), bool(gw)
+        st.off_n = [float(x) for x in off[3]] if len(off) > 3 else []  # absent before flap damping
         st.long_gaps = [float(x) for x in data.get("lg", [])]
         if st.last_ts is not None and (not st.nu or not st.sp):
             raise ValueError("a meter with readings needs its histories")

@@ -91,6 +91,11 @@ class WaterThresholds(BaseModel):
         description="hysteresis: an outage's episode clears after this long of regular readings; a new silence "
                     "before then is the same episode",
     )
+    offline_clear_max_h: float = Field(
+        72.0, ge=0, le=336,
+        description="a meter that dropped out recently (a bad link) waits offline_clear_h more for each recent "
+                    "outage before its episode clears, up to this (chosen on a validation split of DAIAD meters)",
+    )
     # water.meter_tamper: more than a household pipe can carry (DN15 Q4 is about 52 L/min)
     max_pipe_lpm: float = Field(60.0, gt=0, le=1000)
     tamper_clear_h: float = Field(24.0, gt=0, le=720, description="plausible readings this long clear it")
