@@ -86,10 +86,21 @@ def daiad_scores(args: argparse.Namespace) -> dict:
                       "false_per_household_month": false[t]} for t in WATER_TYPES},
         "absences": verdicts.absences,
         "alert_changes": len(changes),
+        "changes_by_type": change_counts(changes),
         "changes_per_meter_month": round(len(changes) / verdicts.household_months, 2)
         if verdicts.household_months else None,
         "false_per_household_month_total": sum(false.values()),
     }
+
+
+def change_counts(changes: list) -> dict[str, dict[str, int]]:
+    """Alert changes per type and kind (raised, updated, cleared), to see where a worker's feed comes from."""
+    counts: dict[str, dict[str, int]] = {}
+    for change in changes:
+        kind = "cleared" if change.state == "cleared" else "raised" if change.revision == 1 else "updated"
+        row = counts.setdefault(change.type, {"raised": 0, "updated": 0, "cleared": 0})
+        row[kind] += 1
+    return dict(sorted(counts.items(), key=lambda kv: -sum(kv[1].values())))
 
 
 def main(args: argparse.Namespace) -> int:
@@ -163,4 +174,7 @@ def _daiad_lines(d: dict) -> list[str]:
                  "trial's real faults; flow, tap and spike alerts all counted false, an upper bound)")
     lines.append(f"alert changes (raised, updated, cleared): {d['alert_changes']}, "
                  f"{d['changes_per_meter_month']} per meter-month")
+    by_type = d["changes_by_type"].items()
+    lines.append("  by type (raised/updated/cleared): " + "; ".join(
+        f"{t.removeprefix('water.')} {c['raised']}/{c['updated']}/{c['cleared']}" for t, c in by_type))
     return lines

@@ -33,7 +33,7 @@ from rules.water.intervals import (
     learnt_interval_s,
 )
 from rules.water.night import night_flow
-from rules.water.signs import is_event, learn_resolution
+from rules.water.signs import above_base, is_event, learn_resolution
 from rules.water.signs import learn as learn_signs
 from rules.water.state import MeterState
 from rules.water.thresholds import WaterThresholds
@@ -133,7 +133,7 @@ class WaterRules:
         if len(recent) > LEARN_INTERVALS:
             del recent[0]
         tamper(st, mid, now, dt, dv, kind, lim, book, out)
-        no_usage(st, mid, now, total, dv, kind, lim, book, out, event)
+        no_usage(st, mid, now, total, dv, kind, lim, book, out, event, above_base(st, dt, dv) if event else 0.0)
         continuous_flow(st, mid, prev_ts, prev_total, now, total, dt, kind, lim, book, out)
         night_flow(st, mid, now, total, kind, lim, book, out)
         tap_open(st, mid, prev_ts, prev_total, prev_flow, now, dt, dv, flow, kind, lim, book, out, gap)

@@ -27,7 +27,10 @@ LEARN_BOUND = 4.0
 # A meter's habitual longest silence (some upload every few hours) is learnt from silences up to
 # this many learnt intervals; longer ones are outages, not habits. It fades over about a month.
 USUAL_GAP_MAX_INTERVALS = 8.0
-USUAL_GAP_FADE_S = 30 * 86400.0
+# 180 days, chosen on the validation half of the DAIAD meters (sha256 of the id even): 30, 90, 180 days gave
+# 8.2, 6.2, 5.7 alert changes per meter-month there, every silence of 24 h or more still inside an offline
+# episode. DAIAD's meters report every 41-300 min: a 5-h interval seen ten days ago is still their habit.
+USUAL_GAP_FADE_S = 180 * 86400.0
 # A silence is suspicious once it is this much longer than the meter's habitual longest one.
 USUAL_GAP_MARGIN = 1.25
 
@@ -60,6 +63,7 @@ class Limits:
     offline_critical_s: float
     offline_learn_s: float
     offline_clear_s: float
+    offline_clear_max_s: float
     reporting_s: float
 
     @classmethod
@@ -80,6 +84,7 @@ class Limits:
             offline_critical_s=t.offline_critical_h * 3600,
             offline_learn_s=t.offline_learn_h * 3600,
             offline_clear_s=t.offline_clear_h * 3600,
+            offline_clear_max_s=max(t.offline_clear_max_h, t.offline_clear_h) * 3600,
             reporting_s=t.reporting_interval_min * 60,
         )
 

@@ -50,11 +50,16 @@ def event_litres(st: MeterState, lim: Limits) -> float:
     return need
 
 
+def above_base(st: MeterState, dt: float, dv: float) -> float:
+    """The litres of an interval above what the base flow alone would have run in it."""
+    return dv - base_flow_lps(st) * dt
+
+
 def is_event(st: MeterState, dt: float, dv: float, kind: Kind, lim: Limits) -> bool:
     """True when this interval holds use above the base flow (judged before it is learnt)."""
     if kind != Kind.FLOW:
         return False
-    return dv - base_flow_lps(st) * dt >= event_litres(st, lim) - 1e-9
+    return above_base(st, dt, dv) >= event_litres(st, lim) - 1e-9
 
 
 def granularity(total_l: float) -> float:

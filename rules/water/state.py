@@ -18,13 +18,13 @@ STATE_VERSION = 1
 class MeterState:
     __slots__ = (
         "last_ts", "last_total", "last_flow", "recent", "usual_gap", "usual_quiet", "quiet_seen",
-        "nu", "away", "away_floor",
+        "nu", "nu_small", "away", "away_floor",
         "sp", "sp_base", "sp_gap",
         "flow_since", "flow_total", "zero_since",
         "tap_start", "tap_total", "tap_n", "tap_ok",
         "tamper_last", "tamper_n",
         "bw", "res", "nr", "nk", "night", "night_on", "night_step", "leak_by",
-        "off_ok", "off_first", "gw", "long_gaps",
+        "off_ok", "off_first", "off_n", "gw", "long_gaps",
         "sched", "hold",
     )
 
@@ -37,6 +37,7 @@ class MeterState:
         self.usual_quiet = 0.0  # the household's habitual longest quiet span, seconds (decaying maximum)
         self.quiet_seen: float | None = None  # event time usual_quiet was last learnt
         self.nu: list[float] = []
+        self.nu_small: list[float] = []  # usage.py: [first ts, litres] of small events while an episode is open
         self.away: list[list[float]] = []  # [start, until] notices not yet over
         self.away_floor = 0.0  # the latest end of an absence: a quiet span starts no earlier
         self.sp: list[float] = []
@@ -61,6 +62,7 @@ class MeterState:
         self.leak_by: list[str] = []  # which leak analyses hold the continuous_flow episode open
         self.off_ok: float | None = None  # device.py: first reading after an outage (recovering since)
         self.off_first: float | None = None  # device.py: the first reading ever (cadence learning)
+        self.off_n: list[float] = []  # device.py: [outages, when counted] of the recent past (a fading count)
         self.long_gaps: list[float] = []  # intervals.learn_recurring: the two longest silences, fading
         self.gw = False  # device.py: this meter's silence is part of a gateway_offline episode
         self.hold: float | None = None  # in memory only: an offline warning waits for the building (gateway.py)
@@ -80,14 +82,14 @@ class MeterState:
             "v": STATE_VERSION,
             "ts": self.last_ts, "tot": self.last_total, "flow": self.last_flow, "iv": self.recent,
             "gap": self.usual_gap, "uq": [self.usual_quiet, self.quiet_seen],
-            "nu": self.nu, "aw": self.away, "awf": self.away_floor,
+            "nu": self.nu, "nus": self.nu_small, "aw": self.away, "awf": self.away_floor,
             "sp": self.sp, "spb": self.sp_base, "spg": self.sp_gap,
             "fs": self.flow_since, "ft": self.flow_total, "zs": self.zero_since,
             "tap": [self.tap_start, self.tap_total, self.tap_n, self.tap_ok],
             "tm": [self.tamper_last, self.tamper_n],
             "bw": self.bw, "res": self.res,
             "ng": [self.night, self.night_on, self.night_step, self.nr, self.nk], "lk": self.leak_by,
-            "off": [self.off_ok, self.off_first, self.gw], "lg": self.long_gaps,
+            "off": [self.off_ok, self.off_first, self.gw, self.off_n], "lg": self.long_gaps,
             "ep": episodes,
         }
 
@@ -104,6 +106,7 @@ class MeterState:
         st.usual_gap = float(data.get("gap", 0.0))  # absent in states written before it existed
         st.usual_quiet, st.quiet_seen = float(data.get("uq", [0.0])[0]), _opt(data.get("uq", [0, None])[1])
         st.nu = _pairs(data["nu"])
+        st.nu_small = _pairs(data.get("nus", []))  # absent in states written before the clear hysteresis
         st.away = [[float(s), float(u)] for s, u in data["aw"]]
         st.away_floor = float(data["awf"])
         st.sp = _pairs(data["sp"])
@@ -120,8 +123,10 @@ class MeterState:
         st.night, st.night_on, st.night_step = [float(x) for x in night], bool(night_on), float(night_step)
         st.nr, st.nk = _pairs(nr), _opt(nk)
         st.leak_by = [str(x) for x in data.get("lk", [])]
-        off_ok, off_first, gw = data.get("off", [None, None, False])
+        off = data.get("off", [None, None, False])
+        off_ok, off_first, gw = off[:3]
         st.off_ok, st.off_first, st.gw = _opt(off_ok), _opt(off_first), bool(gw)
+        st.off_n = [float(x) for x in off[3]] if len(off) > 3 else []  # absent before flap damping
         st.long_gaps = [float(x) for x in data.get("lg", [])]
         if st.last_ts is not None and (not st.nu or not st.sp):
             raise ValueError("a meter with readings needs its histories")

@@ -37,7 +37,16 @@ class WaterThresholds(BaseModel):
         description="a household's learnt usual quiet span may delay the warning up to this; 0: never learn",
     )
     no_usage_clear_l: float = Field(
-        3.0, gt=0, le=1000, description="one interval with at least this much use clears an open episode"
+        3.0, gt=0, le=1000, description="litres: one interval with at least this much use clears an open episode"
+    )
+    no_usage_clear_event_l: float = Field(
+        2.0, gt=0, le=100,
+        description="events: an open episode clears on a rise above the base flow of at least this, or on "
+                    "smaller events adding up to it within no_usage_clear_window_h (a lone 1-L register tick "
+                    "in an empty home is no person; chosen on a validation split of DAIAD meters)",
+    )
+    no_usage_clear_window_h: float = Field(
+        6.0, gt=0, le=48, description="events: small events must add up to no_usage_clear_event_l within this",
     )
     # water.continuous_flow
     continuous_flow_warning_h: float = Field(24.0, gt=0, le=720)
@@ -81,6 +90,11 @@ class WaterThresholds(BaseModel):
         12.0, ge=0, le=72,
         description="hysteresis: an outage's episode clears after this long of regular readings; a new silence "
                     "before then is the same episode",
+    )
+    offline_clear_max_h: float = Field(
+        72.0, ge=0, le=336,
+        description="a meter that dropped out recently (a bad link) waits offline_clear_h more for each recent "
+                    "outage before its episode clears, up to this (chosen on a validation split of DAIAD meters)",
     )
     # water.meter_tamper: more than a household pipe can carry (DN15 Q4 is about 52 L/min)
     max_pipe_lpm: float = Field(60.0, gt=0, le=1000)

@@ -4,7 +4,11 @@ No usage judges signs of life by default (no_usage_signs "events"): the quiet sp
 the last use event (signs.py: a rise above the learnt base flow, at least the register's
 resolution), so a person who flushed at 22:00 is alive however few litres the day held, and a
 leak's steady flow is no sign of life. The hours, the habit, away notices and the critical
-hours are as below; one event clears an open episode. A long gap whose volume holds an event
+hours are as below. An open episode clears (hysteresis) on an event of no_usage_clear_event_l
+(2 L) above the base flow, or on smaller events adding up to it within no_usage_clear_window_h:
+a lone 1-L register tick every few days in an empty home is no person, and it neither clears the
+episode nor restarts its count to critical (DAIAD: such ticks split one absence into many
+episodes). A long gap whose volume holds an event
 places it at the gap's end (the latest moment use can be named); a gap with the register
 unchanged is a known quiet span.
 
@@ -49,6 +53,7 @@ from rules.water.emit import clear, hours, iso, raise_, severity_open
 from rules.water.intervals import Kind, Limits
 from rules.water.signs import base_flow_lps, event_litres
 from rules.water.state import MeterState
+from rules.water.thresholds import WaterThresholds
 
 NO_USAGE = "water.no_usage"
 SPIKE = "water.spike"
@@ -105,38 +110,57 @@ def quiet_history(st: MeterState, total: float, kind: Kind, lim: Limits, now: fl
 
 def no_usage(
     st: MeterState, mid: str, now: float, total: float, dv: float, kind: Kind, lim: Limits,
-    book: EpisodeBook, out: list[AlertChange], event: bool = False,
+    book: EpisodeBook, out: list[AlertChange], event: bool = False, above: float = 0.0,
 ) -> None:
-    """Judge the quiet span at this reading: by use events (default) or by litres (coarse meters)."""
+    """Judge the quiet span at this reading: by use events (default) or by litres (coarse meters).
+
+    `above`: the litres of an event above the base flow (signs.above_base), for the clear's hysteresis.
+    """
     if lim.t.no_usage_signs == "events":
-        _no_usage_events(st, mid, now, total, dv, kind, event, lim, book, out)
+        _no_usage_events(st, mid, now, total, dv, kind, event, lim, book, out, above)
     else:
         _no_usage_litres(st, mid, now, total, dv, kind, lim, book, out)
 
 
+def _clears(st: MeterState, now: float, above: float, t: WaterThresholds) -> bool:
+    """Hysteresis of an open episode: one event of no_usage_clear_event_l, or small ones adding up in the window."""
+    if above >= t.no_usage_clear_event_l - 1e-9:
+        return True
+    small = st.nu_small
+    if not small or now - small[0] > t.no_usage_clear_window_h * 3600:
+        st.nu_small = small = [now, 0.0]
+    small[1] += above
+    return small[1] >= t.no_usage_clear_event_l - 1e-9
+
+
 def _no_usage_events(
     st: MeterState, mid: str, now: float, total: float, dv: float, kind: Kind, event: bool, lim: Limits,
-    book: EpisodeBook, out: list[AlertChange],
+    book: EpisodeBook, out: list[AlertChange], above: float = 0.0,
 ) -> None:
     """Signs of life: the quiet span runs from the last use event (nu = [its ts, the register then])."""
     if kind >= Kind.DOWN:
         st.nu = [now, total]  # use unknown across a reset or jump: the span restarts, nothing clears
     away_now = fold_away(st, now)
     t = lim.t
-    if event:
+    severity = severity_open(book, NO_USAGE, mid)
+    clears = event and severity is not None and _clears(st, now, above, t)
+    if event and (severity is None or clears):  # a small rise while open is no proof of life: the count goes on
         if not away_now:
             learn_quiet(st, now - max(st.nu[0], st.away_floor), now, lim)
         st.nu = [now, total]
     start = max(st.nu[0], st.away_floor)
     span = now - start
-    severity = severity_open(book, NO_USAGE, mid)
     if severity is not None:
         if away_now or not t.no_usage_enabled:
+            st.nu_small = []
             clear(book, out, NO_USAGE, mid, now, f"Resident away: no-usage watch paused at meter {mid}",
                   {"cleared_by": "away" if away_now else "disabled"})
-        elif event:
-            clear(book, out, NO_USAGE, mid, now, f"Water used again at meter {mid} ({dv:.1f} L)",
-                  {"cleared_by": "use", "used_l": round(dv, 1)})
+        elif clears:
+            one = above >= t.no_usage_clear_event_l - 1e-9
+            used = above if one else st.nu_small[1]
+            st.nu_small = []
+            clear(book, out, NO_USAGE, mid, now, f"Water used again at meter {mid} ({used:.1f} L)",
+                  {"cleared_by": "use" if one else "small_uses", "used_l": round(used, 1)})
         elif span >= lim.no_usage_critical_s and severity != "critical":
             _raise_no_event(st, mid, now, total, start, "critical", lim, book, out)
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -60,3 +61,15 @@ def test_the_command_prints_kinds_and_the_previous_rules_side_by_side():
     assert "Simulated scenario mixed: 20 homes x 3 days" in out and "arrival order" in out
     assert "previous rules" in out and "household kind" in out and "frugal" in out
     assert "spike or tap_open within an hour after a gap: 0" in out
+
+
+def test_the_daiad_replay_prints_where_its_alert_changes_come_from():
+    out = subprocess.run(
+        [sys.executable, "-m", "edge.cli", "eval", "water", "--mix", "classic", "--meters", "5", "--days", "1",
+         "--no-compare", "--households", "3", "--json"], capture_output=True, text=True, timeout=300, check=True,
+    ).stdout
+    daiad = json.loads(out)["daiad"]
+    by_type = daiad["changes_by_type"]
+    assert sum(sum(c.values()) for c in by_type.values()) == daiad["alert_changes"] > 0
+    for counts in by_type.values():  # an episode is raised once and cleared at most once
+        assert counts["cleared"] <= counts["raised"]

@@ -233,3 +233,39 @@ class TestHabit:
         feed(rules, series)
         changes = of_type(feed(rules, then(series, [0.0] * 52)), "water.no_usage")
         assert changes and (changes[0].raised_at - changes[0].started_at).total_seconds() / 3600 == 12.0
+
+
+class TestClearHysteresis:
+    """An open episode needs a clear sign of life: 2 L above the base flow, or small rises adding up to it in 6 h."""
+
+    def test_an_empty_home_whose_register_ticks_1_l_every_few_days_is_one_episode(self):
+        # 1-h data (as DAIAD), a 4-day absence with a lone 1-L tick every 30 h, then the resident is back
+        series = readings(([0.0] * 30 + [1.0]) * 3 + [0.0] * 5 + [6.0, 4.0], step_min=60)
+        changes = of_type(feed(rules_with(), series), "water.no_usage")
+        assert [(c.state, c.severity) for c in changes] == [("active", "warning"), ("active", "critical"),
+                                                           ("cleared", "critical")]
+        assert changes[-1].evidence["cleared_by"] == "use"
+        # without the hysteresis each tick would have cleared and restarted it: three episodes
+        loose = of_type(feed(rules_with(no_usage_clear_event_l=1.0), series), "water.no_usage")
+        assert len({c.id for c in loose}) == 3
+
+    def test_a_tick_does_not_put_off_the_critical_update(self):
+        series = readings([0.0] * 20 + [1.0] + [0.0] * 6, step_min=60)  # quiet, a 1-L tick at 21 h, quiet to 27 h
+        changes = timeline(rules_with(), series, "water.no_usage")
+        assert changes == [("no_usage", "active", "warning", 12.0), ("no_usage", "active", "critical", 24.0)]
+
+    def test_small_rises_adding_up_to_2_l_within_6_h_clear_it(self):
+        series = quiet_then(13, 15, [1.0] + [0.0] * 8 + [1.0])  # 1 L, 2 h later 1 L more
+        assert timeline(rules_with(), series, "water.no_usage") == [
+            ("no_usage", "active", "warning", 12.0), ("no_usage", "cleared", "warning", 15.5)]
+        cleared = of_type(feed(rules_with(), series), "water.no_usage")[-1]
+        assert cleared.evidence["cleared_by"] == "small_uses" and cleared.evidence["used_l"] == 2.0
+
+    def test_small_rises_further_apart_than_6_h_clear_nothing(self):
+        series = quiet_then(13, 15, [1.0] + [0.0] * 28 + [1.0] + [0.0] * 18)  # 1 L, 7.25 h later 1 L, to 25 h
+        assert timeline(rules_with(), series, "water.no_usage") == [
+            ("no_usage", "active", "warning", 12.0), ("no_usage", "active", "critical", 24.0)]
+
+    def test_without_an_open_episode_a_1_l_rise_is_still_a_sign_of_life(self):
+        series = readings(([0.0] * 40 + [1.0]) * 4)  # a 1-L use every 10.25 h: never 12 h without one
+        assert timeline(rules_with(), series, "water.no_usage") == []

@@ -146,3 +146,27 @@ def test_a_bad_state_is_skipped_and_named_the_others_load():
     assert restored.meters() == 1
     assert set(restored.load_errors) == {"bad", "old"}
     assert restored.on_reading(Reading("good", at_h(1.25), 1025.0)).status == "accepted"
+
+
+def test_a_restart_keeps_the_clear_hysteresis_and_the_outage_count():
+    """Small rises adding up to a clear, and a link's recent outages, survive a restart mid-way."""
+    def limits(_m: str) -> WaterThresholds:
+        return resolve("elderly_alone", {"reporting_interval_min": 60, "offline_learn_h": 0})
+
+    hourly = readings([0.0] * 14 + [1.0] + [0.0] * 2 + [1.0] + [0.0] * 10, step_min=60, meter="tick")
+    flaky = [r for r in readings([1.0] * 120, step_min=60, meter="link")
+             if not any(at_h(a) <= r.ts < at_h(b) for a, b in ((10, 16), (30, 38), (52, 62)))]
+    events: list[Event] = sorted([(r.ts, "reading", r) for r in hourly + flaky],
+                                 key=lambda e: (e[0], e[2].meter_id))  # type: ignore[union-attr]
+    events += [(T0 + timedelta(hours=k, seconds=1), "advance", None) for k in range(120)]
+    events.sort(key=lambda e: (e[0], e[1], getattr(e[2], "meter_id", "")))
+    reference = play(WaterRules(limits), events)
+    cut = next(i for i, e in enumerate(events) if e[0] >= at_h(15.5))  # after the first 1-L rise, mid-recovery
+    rules = WaterRules(limits)
+    got = play(rules, events[:cut])
+    restored = WaterRules(limits)
+    restored.load(json.loads(json.dumps(rules.dirty())))
+    got += play(restored, events[cut:])
+    assert [key(c) for c in got] == [key(c) for c in reference]
+    ticks = [c for c in reference if c.subject == "tick" and c.type == "water.no_usage"]
+    assert [c.state for c in ticks] == ["active", "cleared"] and ticks[-1].evidence["cleared_by"] == "small_uses"
