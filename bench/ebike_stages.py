@@ -12,14 +12,13 @@ head after its last convolutions stays float (quantized, its one output tensor m
 scores and the scores round to 0). Then the VAL side's frames through both chains: e-bike scores after
 calibration and fusion, and where each chain lands at the card's strict threshold.
 
-Last, the exact bound on skipping the verifier (see `verifier_skip_below`).
+Last, the exact bound on skipping the verifier (models/vision/ebike_scorer.py, `verifier_moot_below`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import re
 import statistics
 import sys
@@ -37,9 +36,8 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 from bench.elevator_pipeline import FRAME, SHARED  # noqa: E402
 from edge.elevator.config import ElevatorConfig  # noqa: E402
 from models.training.dataset import find_images  # noqa: E402
-from models.vision.calibration import EPS, logit  # noqa: E402
 from models.vision.decision import DecisionCard  # noqa: E402
-from models.vision.ebike_scorer import EbikeScorer  # noqa: E402
+from models.vision.ebike_scorer import EbikeScorer, verifier_moot_below  # noqa: E402
 from models.vision.metrics import box_iou  # noqa: E402
 from models.vision.model_file import DEFAULT_EBIKE_MODEL, load_detector  # noqa: E402
 from models.vision.onnx_detector import OnnxDetector  # noqa: E402
@@ -60,27 +58,6 @@ def side_images(side: str) -> list[Path]:
     """The shared set's images (originals and augmented copies) of one side of the bundled split."""
     originals = set(json.loads(SPLIT.read_text())[f"{side}_originals"])
     return [item.image for item in find_images(EBIKE_SET) if item.original in originals]
-
-
-def verifier_skip_below(card: DecisionCard, threshold: float) -> float:
-    """The raw detector score under which the verifier cannot change the rule's decision, whatever it says.
-
-    The rule compares a track's median score (statistics.median: the mean of the two middle ones for an even
-    count) with T. Replacing one score below L = 2T - 1 by another below L changes neither `median >= T` nor
-    the median of a track that passes (odd count: the median is a score >= T; even count: it passes only with
-    both middle scores >= T, or with one >= T and the other >= 2T - 1). The fused score is monotone in the
-    verifier's logit, which calibration clips to +-logit(1 - EPS); so a box whose fused score stays below L at
-    the verifier's most favourable answer may skip the verifier (given 0.5, as boxes beyond the cap are).
-    """
-    assert card.verifier is not None
-    fusion = card.verifier.fusion
-    w_det, w_ver = fusion.weights
-    lift = abs(w_ver) * float(logit(1 - EPS))
-    floor = 2 * threshold - 1
-    if floor <= 0:
-        return 0.0
-    z = math.log(floor / (1 - floor)) - fusion.bias - lift  # w_det * logit(raw) must stay below this
-    return float(1 / (1 + math.exp(-z / w_det))) if w_det > 0 else 0.0
 
 
 class _Reader:
@@ -212,7 +189,7 @@ def main() -> None:
         if args.int8:
             compare_on_val(card, {k: (detectors[k], scorers[k]) for k in ("fp32", "int8")}, strict)
     for name, point in card.operating_points.items():
-        below = verifier_skip_below(card, point.score_threshold)
+        below = verifier_moot_below(card.verifier.fusion, point.score_threshold)
         print(f"exact verifier skip at {name} (T {point.score_threshold}): only for raw e-bike scores below "
               f"{below:.4f}; boxes reach the scorer from conf {conf}, so it skips "
               f"{'nothing' if below <= conf else 'boxes in [' + str(conf) + f', {below:.4f})'}")
