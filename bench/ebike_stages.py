@@ -6,6 +6,10 @@ so a load that comes and goes hits each alike; the table gives medians. Stages, 
 elevator_pipeline.py: detect (letterbox, ONNX Runtime on 1 thread, decode, NMS); the crop verifier on 1 crop,
 on 2 crops as one batch and on 2 crops one at a time, and its crop preparation alone; the score stage.
 
+--options: the detector also under other ONNX Runtime session options than the edge's (models/vision/
+onnx_detector.py: 1 intra-op thread, ORT_ENABLE_ALL, sequential, no spinning): lower optimisation levels, denormals
+flushed to zero.
+
 --int8: static int8 (QDQ, per-channel int8 weights, uint8 activations, MinMax) of the detector and the verifier,
 calibrated on TRAIN-side frames of the bundled split only (originals and their augmented copies); the detector's
 head after its last convolutions stays float (quantized, its one output tensor mixes box pixels and 0-1 class
@@ -29,6 +33,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import onnxruntime as ort
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -40,12 +45,19 @@ from models.vision.decision import DecisionCard  # noqa: E402
 from models.vision.ebike_scorer import EbikeScorer, verifier_moot_below  # noqa: E402
 from models.vision.metrics import box_iou  # noqa: E402
 from models.vision.model_file import DEFAULT_EBIKE_MODEL, load_detector  # noqa: E402
-from models.vision.onnx_detector import OnnxDetector  # noqa: E402
+from models.vision.onnx_detector import OnnxDetector, session_options  # noqa: E402
 from models.vision.verifier import CropVerifier, crops  # noqa: E402
 
 EBIKE_SET = SHARED / "data/vision/ebike-elevator/yolo"
 SPLIT = DEFAULT_EBIKE_MODEL.with_suffix(".split.json")
 VERIFIER = DEFAULT_EBIKE_MODEL.with_name("ebike.verifier.onnx")
+
+OPTION_VARIANTS: dict[str, Callable[[ort.SessionOptions], None]] = {
+    "ORT_ENABLE_EXTENDED": lambda o: setattr(o, "graph_optimization_level",
+                                             ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED),
+    "ORT_ENABLE_BASIC": lambda o: setattr(o, "graph_optimization_level", ort.GraphOptimizationLevel.ORT_ENABLE_BASIC),
+    "denormals as zero": lambda o: o.add_session_config_entry("session.set_denormal_as_zero", "1"),
+}
 
 
 def cpu_ms(fn: Callable[[], object]) -> float:
@@ -144,6 +156,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--int8", action="store_true", help="also build and time int8 models (about a minute)")
+    parser.add_argument("--options", action="store_true", help="also time the detector under other session options")
     args = parser.parse_args()
     conf = ElevatorConfig().conf
     card = DecisionCard.for_model(DEFAULT_EBIKE_MODEL)
@@ -161,6 +174,15 @@ def main() -> None:
             det8, ver8 = build_int8(Path(tmp), detector)
             detectors["int8"] = load_detector(det8, conf=conf)  # type: ignore[assignment]
             verifiers["int8"] = CropVerifier(ver8, context=card.verifier.context)
+        if args.options:
+            for name, change in OPTION_VARIANTS.items():
+                variant = load_detector(DEFAULT_EBIKE_MODEL, conf=conf)
+                assert isinstance(variant, OnnxDetector)
+                opts = session_options(1)
+                change(opts)
+                variant.session = ort.InferenceSession(str(DEFAULT_EBIKE_MODEL), sess_options=opts,
+                                                       providers=["CPUExecutionProvider"])
+                detectors[f"fp32, {name}"] = variant
         scorers = {k: EbikeScorer(card, v) for k, v in verifiers.items()}
         cases: dict[str, Callable[[], object]] = {}
         for k, det in detectors.items():
