@@ -157,6 +157,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--int8", action="store_true", help="also build and time int8 models (about a minute)")
     parser.add_argument("--options", action="store_true", help="also time the detector under other session options")
+    parser.add_argument("--compare", type=Path, nargs="*", default=[], metavar="ONNX",
+                        help="other detector files to time beside the shipped one")
     args = parser.parse_args()
     conf = ElevatorConfig().conf
     card = DecisionCard.for_model(DEFAULT_EBIKE_MODEL)
@@ -168,6 +170,8 @@ def main() -> None:
     bikes = [tuple(map(float, b)) for b, lb in zip(found.xyxy, found.labels(), strict=True) if lb == "ebike"][:2]
     assert len(bikes) == 2, f"the bench frame should give 2 e-bike boxes, got {found.labels()}"
     detectors: dict[str, OnnxDetector] = {"fp32": detector}
+    for path in args.compare:
+        detectors[f"fp32, {path}"] = load_detector(path, conf=conf)  # type: ignore[assignment]
     verifiers = {"fp32": CropVerifier(VERIFIER, context=card.verifier.context)}
     with tempfile.TemporaryDirectory() as tmp:
         if args.int8:
