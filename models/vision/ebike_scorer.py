@@ -6,11 +6,13 @@ score (the rider must not make the bike stronger or weaker): each e-bike is scor
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from models.vision.calibration import EPS, Logistic, logit
 from models.vision.decision import DecisionCard
 from models.vision.types import Detections
 from models.vision.verifier import CropVerifier
@@ -65,3 +67,22 @@ class EbikeScorer:
         fusion = self.card.verifier.fusion  # type: ignore[union-attr]
         out[ebikes] = fusion(raw[ebikes], verified[ebikes])
         return out
+
+
+def verifier_moot_below(fusion: Logistic, threshold: float) -> float:
+    """The raw e-bike score under which no answer of the verifier can change the rule's decision at `threshold`.
+
+    The rule compares a track's median score (statistics.median: the mean of the two middle ones for an even
+    count) with T. Replacing a score below L = 2T - 1 by another below L changes neither `median >= T` nor the
+    median of a track that passes: with an odd count the median is a score >= T; with an even count a track
+    passes only when both middle scores are >= T, or one is >= T and the other >= 2T - 1 (scores are <= 1).
+    The fused score is monotone in the verifier's logit, which calibration clips to +-logit(1 - EPS), so a box
+    whose fused score stays below L at the verifier's most favourable answer could skip the verifier exactly.
+    With the shipped card this bound (0.06 at T 0.85) is under the edge's box threshold (0.2): nothing to skip.
+    """
+    w_det, w_ver = fusion.weights
+    floor = 2 * threshold - 1
+    if floor <= 0 or w_det <= 0:
+        return 0.0
+    z = math.log(floor / (1 - floor)) - fusion.bias - abs(w_ver) * float(logit(1 - EPS))
+    return 1 / (1 + math.exp(-z / w_det))

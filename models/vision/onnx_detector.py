@@ -50,7 +50,10 @@ def session_options(threads: int) -> ort.SessionOptions:
     # Spinning threads burn the core the MQTT client and rules need; FACTS.md: 18.2 vs 25.3 ms when busy.
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    # ENABLE_ALL includes the NCHWc conv layout: 37 ms a frame here against 46 at EXTENDED (bench/ebike_stages.py
+    # --options). Sequential is the default; stated, since a parallel executor would want inter-op threads.
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     return opts
 
 

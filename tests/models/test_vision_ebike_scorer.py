@@ -3,6 +3,7 @@ neither strengthens nor weakens the bike."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -10,11 +11,16 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
+from edge.elevator.config import ElevatorConfig
+from ingest.wire.elevator import ElevatorStatus
 from models.vision.calibration import Logistic
 from models.vision.decision import DecisionCard, PointCard, VerifierCard
-from models.vision.ebike_scorer import EbikeScorer
+from models.vision.ebike_scorer import EbikeScorer, verifier_moot_below
+from models.vision.model_file import DEFAULT_EBIKE_MODEL
 from models.vision.types import Detections
 from models.vision.verifier import CROP_SIZE, CropVerifier, crop_box
+from rules.elevator.ebike import EbikeParams, EbikeRule
+from rules.elevator.tracker import Detection
 
 NAMES = ("ebike", "person")
 BIKE = [100.0, 200.0, 300.0, 400.0]
@@ -103,3 +109,59 @@ def test_the_crop_is_square_padded_and_sized():
     assert crop.shape == (CROP_SIZE, CROP_SIZE, 3)
     assert crop[CROP_SIZE // 2, 10].tolist() == [255, 0, 0]  # RGB: the red inside
     assert crop[CROP_SIZE // 2, -5].tolist() == [114, 114, 114]  # grey where the frame ends
+
+
+# -- the exact bound under which the verifier cannot matter (models/vision/ebike_scorer.py) -------------------
+
+SHIPPED = DecisionCard.for_model(DEFAULT_EBIKE_MODEL)
+ON_FLOOR = (500.0, 300.0, 800.0, 700.0)  # 13 % of a 1280x720 frame
+
+
+def _decisions(scores: list[float | None], threshold: float) -> list:
+    """The real rule over one bike's frames (None: not detected in that frame), the door open."""
+    rule = EbikeRule(EbikeParams(score_threshold=threshold, min_seen_frames=2))
+    t0 = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
+    rule.on_status("elv", ElevatorStatus(ts=t0, door="open"))
+    return [rule.on_frame("elv", t0 + timedelta(seconds=i / 5), [] if s is None else [Detection(ON_FLOOR, s, "ebike")],
+                          (720, 1280)) for i, s in enumerate(scores)]
+
+
+@pytest.mark.parametrize("threshold", [0.6, 0.85, 0.95])
+def test_scores_under_2t_minus_1_are_interchangeable_for_the_rule(threshold: float):
+    """What the bound rests on: any score below 2T - 1 may stand for any other, raises, updates and the
+    median the alert reports included."""
+    rng = np.random.default_rng(int(threshold * 100))
+    floor = 2 * threshold - 1
+    for _ in range(30):
+        kinds = rng.choice(["high", "mid", "low", "none"], size=60, p=[0.4, 0.15, 0.35, 0.1])
+        high = rng.uniform(threshold, 1.0, 60)
+        mid = rng.uniform(floor, threshold, 60)
+        scores = [{"high": h, "mid": m, "low": float(rng.uniform(0, floor)), "none": None}[k]
+                  for k, h, m in zip(kinds, high, mid, strict=True)]
+        other = [float(rng.uniform(0, floor)) if k == "low" else s for k, s in zip(kinds, scores, strict=True)]
+        assert _decisions(scores, threshold) == _decisions(other, threshold)
+
+
+def test_a_score_just_over_2t_minus_1_can_raise():
+    """The bound is tight: with an even count the lower middle score counts from 2T - 1 up."""
+    raised = _decisions([0.99, 0.72], 0.85)  # median 0.855
+    assert raised[1].changes and not _decisions([0.99, 0.68], 0.85)[1].changes
+
+
+@pytest.mark.parametrize("threshold", [0.6, 0.85, 0.95])
+def test_below_the_bound_no_verifier_answer_lifts_the_fused_score_to_2t_minus_1(threshold: float):
+    assert SHIPPED is not None and SHIPPED.verifier is not None
+    fusion = SHIPPED.verifier.fusion
+    bound = verifier_moot_below(fusion, threshold)
+    floor = 2 * threshold - 1
+    for verifier in (0.0, 0.5, 0.999, 1.0):
+        assert fusion(bound * (1 - 1e-6), verifier) < floor
+    assert fusion(bound * (1 + 1e-6), 1.0) >= floor  # and the most favourable answer does just above it
+
+
+def test_the_shipped_card_leaves_nothing_to_skip():
+    """At the shipped operating points the bound is under the edge's box threshold: every box the scorer sees
+    could be lifted over the threshold by the verifier, so it must run."""
+    assert SHIPPED is not None and SHIPPED.verifier is not None
+    for point in SHIPPED.operating_points.values():
+        assert verifier_moot_below(SHIPPED.verifier.fusion, point.score_threshold) < ElevatorConfig().conf
