@@ -43,7 +43,9 @@ from tests.postgres import PostgresServer  # noqa: E402
 
 # From the district test's slice (tests/e2e/test_district.py): 2,000 simulated meters, one day.
 CHANGES_PER_METER_DAY = 735 / 2000
-CAMERAS_PER_CORE = 20  # README, bench/elevator_pipeline.py: 5 fps cameras one core carries
+# 5-fps cameras one core carries (bench/elevator_pipeline.py, README): 3 on the 2026-12-04 machine, 7 on the one
+# before it. Machines differ by 2-3x in this figure: pass your own with --cameras-per-core.
+CAMERAS_PER_CORE = 3
 
 
 def pct(values: list[float], q: float) -> float:
@@ -189,7 +191,7 @@ def _messages(edge) -> int:
     return 0
 
 
-def sizing(store: dict, feed: dict, part: dict) -> None:
+def sizing(store: dict, feed: dict, part: dict, cameras_per_core: int = CAMERAS_PER_CORE) -> None:
     meters, elevators = 100_000, 2_000
     print("\nsizing for 100,000 meters and 2,000 elevators (from the figures above):")
     rows = []
@@ -201,8 +203,8 @@ def sizing(store: dict, feed: dict, part: dict) -> None:
     per_partition = math.ceil(meters / 3)
     rows.append(("topics a partition subscribes to (3 partitions)", f"{per_partition * 2:,} (2 per meter); more"
                  " partitions than the rate needs: a restart then stalls a third of the fleet, not all of it"))
-    cores = math.ceil(elevators / CAMERAS_PER_CORE)
-    rows.append(("elevator cameras at 5 fps", f"{cores} cores of detection ({CAMERAS_PER_CORE} cameras a core):"
+    cores = math.ceil(elevators / cameras_per_core)
+    rows.append(("elevator cameras at 5 fps", f"{cores} cores of detection ({cameras_per_core} cameras a core):"
                  f" e.g. {math.ceil(cores / 4)} edge boxes of 4 cores, partitioned by building"))
     mean = meters * CHANGES_PER_METER_DAY / 86400
     rows.append(("alert changes, mean", f"{mean:.2f}/s ({meters * CHANGES_PER_METER_DAY:,.0f} a day at the"
@@ -219,6 +221,8 @@ def sizing(store: dict, feed: dict, part: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller runs (a minute or so)")
+    parser.add_argument("--cameras-per-core", type=int, default=CAMERAS_PER_CORE,
+                        help="5-fps cameras one core carries, from bench/elevator_pipeline.py on your machine")
     args = parser.parse_args()
     n, alerts, meters, hours = (300, 100, 3000, 8) if args.quick else (1500, 300, 6000, 12)
     print(f"district bench on {os.cpu_count()} cores")
@@ -235,7 +239,7 @@ def main() -> None:
     print("3. readings per partition:")
     with tempfile.TemporaryDirectory() as folder:
         part = partition_rate(Path(folder), meters, hours)
-    sizing(store, feed, part)
+    sizing(store, feed, part, args.cameras_per_core)
 
 
 if __name__ == "__main__":
