@@ -90,6 +90,7 @@ class Console:
         self.alerts: dict[str, set[str]] = {}
         self.changes: dict[str, int] = {}
         self.commands: dict[str, int] = {}
+        self._cleared: set[str] = set()
         self._lock = threading.Lock()
 
     def on_message(self, message: InboundMessage) -> None:
@@ -110,8 +111,13 @@ class Console:
             self.changes[kind] = self.changes.get(kind, 0) + 1
             if kind == "elevator.ebike":
                 self.ebike_alerts.add(alert["id"])
+            cleared_before = alert["id"] in self._cleared
+            if alert["state"] == "cleared":
+                self._cleared.add(alert["id"])
         if kind == "elevator.ebike" and known and alert["state"] == "active":
             return  # an e-bike episode updates often (box, count, clip): the raise and the clear say enough
+        if cleared_before:
+            return  # an update after the clear (the e-bike clip's last seconds): the episode is over
         event = _short_ts(alert.get("cleared_at") or alert.get("raised_at"))
         print(f"{time.strftime('%H:%M:%S')} [{alert['state']:>7}] {alert['severity']:<8} {kind:<22} "
               f"{alert['subject']:<12} grid={alert.get('grid')}  {alert['summary']}  (event time {event})", flush=True)

@@ -188,3 +188,20 @@ def test_demo_on_the_embedded_broker_plays_elevators_over_mqtt_311(tmp_path: Pat
     finally:
         demo.kill()
     check_console(out)
+
+
+def test_the_console_shows_an_episode_once_raised_and_once_cleared(capsys: pytest.CaptureFixture[str]) -> None:
+    """An e-bike episode is updated often, its clip even after the clear: the console shows the raise and the
+    clear, once each, and still counts every change."""
+    from edge.demo import Console
+
+    console = Console()
+    base = {"id": "elevator.ebike:1", "type": "elevator.ebike", "severity": "critical", "subject": "el-01",
+            "grid": "g-01", "summary": "E-bike", "raised_at": "2026-12-04T02:25:54Z"}
+    for state, cleared_at in (("active", None), ("active", None), ("cleared", "2026-12-04T02:25:59Z"),
+                              ("cleared", "2026-12-04T02:25:59Z")):
+        payload = json.dumps({**base, "state": state, "cleared_at": cleared_at}).encode()
+        console.on_message(InboundMessage("grid/alerts/g-01", payload, 1, 0, {}, time.time()))
+    out = capsys.readouterr().out
+    assert out.count("[ active]") == 1 and out.count("[cleared]") == 1, out
+    assert console.tally().startswith("4 alert changes (1 alerts")
