@@ -48,6 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--workers", type=int, default=2, help="data loader processes")
     train.add_argument("--background-crops", type=int, default=6,
                        help="crops without an e-bike per training original, added to train (default 6; 0: none)")
+    train.add_argument("--lr0", type=float, default=None,
+                       help="peak learning rate, AdamW (default: ultralytics' auto choice, ~1.7e-3 here); "
+                            "a low one (2e-4) fine-tunes the shipped model without forgetting")
+    train.add_argument("--warmup-epochs", type=float, default=3.0, help="learning-rate warmup (fractions allowed)")
     train.add_argument("--names", nargs="+", default=list(DEFAULT_NAMES), help="class names, in label order")
 
     train.add_argument("--split", type=Path, default=None,
@@ -165,7 +169,8 @@ def _train(args: argparse.Namespace) -> int:
               f"{crops} crops without e-bikes added to train")
     weights = args.weights or (BASE_WEIGHTS if BASE_WEIGHTS.is_file() else BUNDLED_PT)
     result = train(data_yaml, args.out, weights=weights, epochs=args.epochs, imgsz=args.imgsz, batch=args.batch,
-                   device=args.device, seed=args.seed, workers=args.workers)
+                   device=args.device, seed=args.seed, workers=args.workers, lr0=args.lr0,
+                   warmup_epochs=args.warmup_epochs)
     print(f"trained {result.epochs} epochs in {result.seconds:.0f} s from {weights}: {result.weights}")
     for key, value in result.metrics.items():
         print(f"  {key}: {value:.3f}")

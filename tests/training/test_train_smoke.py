@@ -12,6 +12,7 @@ from pathlib import Path
 
 import cv2
 import pytest
+import yaml
 
 from edge.cli import main
 from models.vision.model_file import load_detector, read_model_info
@@ -39,11 +40,15 @@ def test_train_export_eval_one_tiny_epoch(yolo_env: Path, shared_dir: Path, tmp_
     data = _tiny_set(shared_dir, tmp_path / "labelled")
     run = tmp_path / "run"
     assert main(["model", "train", "--data", str(data), "--out", str(run), "--epochs", "1", "--imgsz", "160",
-                 "--batch", "8", "--val-share", "0.25", "--device", "cpu", "--workers", "0"]) == 0
+                 "--batch", "8", "--val-share", "0.25", "--device", "cpu", "--workers", "0",
+                 "--lr0", "0.0005", "--warmup-epochs", "0"]) == 0
     out = capsys.readouterr().out
     assert "split by original: 3 train" in out and "1 held out" in out
     split = json.loads((run / "split.json").read_text())
     assert len(split["val_originals"]) == 1 and not set(split["val_originals"]) & set(split["train_originals"])
+    # a fine-tune's low rate reaches ultralytics (its optimizer=auto would silently drop lr0)
+    run_args = yaml.safe_load((run / "args.yaml").read_text())
+    assert (run_args["optimizer"], run_args["lr0"], run_args["warmup_epochs"]) == ("AdamW", 0.0005, 0.0)
     best = run / "weights" / "last.pt"  # what `model train` names as the result (not ultralytics' best.pt)
     assert best.is_file() and str(best) in out
 
