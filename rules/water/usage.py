@@ -122,15 +122,16 @@ def no_usage(
         _no_usage_litres(st, mid, now, total, dv, kind, lim, book, out)
 
 
-def _clears(st: MeterState, now: float, above: float, t: WaterThresholds) -> bool:
-    """Hysteresis of an open episode: one event of no_usage_clear_event_l, or small ones adding up in the window."""
+def _cleared_by(st: MeterState, now: float, above: float, t: WaterThresholds) -> tuple[str, float] | None:
+    """Hysteresis of an open episode: ("use", litres) for one event of no_usage_clear_event_l, ("small_uses",
+    litres) for small ones adding up to it in the window; None while they do not."""
     if above >= t.no_usage_clear_event_l - 1e-9:
-        return True
+        return "use", above
     small = st.nu_small
     if not small or now - small[0] > t.no_usage_clear_window_h * 3600:
         st.nu_small = small = [now, 0.0]
     small[1] += above
-    return small[1] >= t.no_usage_clear_event_l - 1e-9
+    return ("small_uses", small[1]) if small[1] >= t.no_usage_clear_event_l - 1e-9 else None
 
 
 def _no_usage_events(
@@ -143,8 +144,8 @@ def _no_usage_events(
     away_now = fold_away(st, now)
     t = lim.t
     severity = severity_open(book, NO_USAGE, mid)
-    clears = event and severity is not None and _clears(st, now, above, t)
-    if event and (severity is None or clears):  # a small rise while open is no proof of life: the count goes on
+    cleared_by = _cleared_by(st, now, above, t) if event and severity is not None else None
+    if event and (severity is None or cleared_by):  # a small rise while open is no proof of life: the count goes on
         if not away_now:
             learn_quiet(st, now - max(st.nu[0], st.away_floor), now, lim)
         st.nu = [now, total]
@@ -155,12 +156,11 @@ def _no_usage_events(
             st.nu_small = []
             clear(book, out, NO_USAGE, mid, now, f"Resident away: no-usage watch paused at meter {mid}",
                   {"cleared_by": "away" if away_now else "disabled"})
-        elif clears:
-            one = above >= t.no_usage_clear_event_l - 1e-9
-            used = above if one else st.nu_small[1]
+        elif cleared_by:
+            how, used = cleared_by
             st.nu_small = []
             clear(book, out, NO_USAGE, mid, now, f"Water used again at meter {mid} ({used:.1f} L)",
-                  {"cleared_by": "use" if one else "small_uses", "used_l": round(used, 1)})
+                  {"cleared_by": how, "used_l": round(used, 1)})
         elif span >= lim.no_usage_critical_s and severity != "critical":
             _raise_no_event(st, mid, now, total, start, "critical", lim, book, out)
         return
