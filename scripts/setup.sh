@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Set up gridwatch on a fresh Debian machine: system packages, then .venv with the project.
 #   bash scripts/setup.sh          the demo: Mosquitto, and .venv with gridwatch and its `dev` extra (no torch)
-#   bash scripts/setup.sh --test   the test suite as well: VictoriaMetrics, the MQTT clients, curl, Chromium and
-#                                  its driver, a CJK font, and the `train` extra (torch, ultralytics: ~6 GB),
-#                                  because the tests train a model
+#   bash scripts/setup.sh --test   the test suite as well: VictoriaMetrics, the MQTT clients, curl, openssl,
+#                                  PostgreSQL, Prometheus, Chromium and its driver, a CJK font, and the `train`
+#                                  extra (torch, ultralytics: ~6 GB), because the tests train a model
 # Safe to run again: it only does what is missing (a plain run after --test keeps what --test installed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
