@@ -73,3 +73,18 @@ def test_the_daiad_replay_prints_where_its_alert_changes_come_from():
     assert sum(sum(c.values()) for c in by_type.values()) == daiad["alert_changes"] > 0
     for counts in by_type.values():  # an episode is raised once and cleared at most once
         assert counts["cleared"] <= counts["raised"]
+
+
+def test_the_daiad_halves_split_the_meters_and_their_alert_changes():
+    def run(*half: str) -> dict:
+        out = subprocess.run(
+            [sys.executable, "-m", "edge.cli", "eval", "water", "--mix", "classic",
+             "--meters", "5", "--days", "1", "--no-compare", "--households", "6", "--json", *half],
+            capture_output=True, text=True, timeout=300, check=True).stdout
+        return json.loads(out)["daiad"]
+
+    whole, val, test = run(), run("--daiad-half", "val"), run("--daiad-half", "test")
+    assert val["daiad"]["households"] > 0 and test["daiad"]["households"] > 0
+    assert val["daiad"]["households"] + test["daiad"]["households"] == whole["daiad"]["households"]
+    assert val["daiad"]["readings"] + test["daiad"]["readings"] == whole["daiad"]["readings"]
+    assert val["alert_changes"] + test["alert_changes"] == whole["alert_changes"]
